@@ -1,0 +1,69 @@
+# gluerelay: every task goes through this file. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
+CODE := gluerelay glue tests
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; gluerelay needs Python 3.11 (as Lambda python3.11 and Glue 5.0)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(STAMP) ## Create .venv with the pinned dependencies
+
+.PHONY: run
+run: $(STAMP) ## Run the pipeline end to end, locally (ROWS=10000 SOURCE=s3|jdbc)
+	$(BIN)/gluerelay run --rows $${ROWS:-10000} --source $${SOURCE:-s3}
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy
+
+.PHONY: format
+format: $(STAMP) ## Format and autofix with ruff
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
+
+.PHONY: check-template
+check-template: $(STAMP) ## cfn-lint the SAM template
+	$(BIN)/cfn-lint template.yaml
+
+.PHONY: test
+test: lint check-template ## Every check and test (lint, types, template, unit, integration, e2e)
+	$(BIN)/pytest
+
+.PHONY: test-spark
+test-spark: $(SPARK_STAMP) ## The engine tests again on real PySpark 3.5 (needs Java 17)
+	ETL_ENGINE=pyspark SPARK_LOCAL_IP=127.0.0.1 $(BIN)/pytest -m spark
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks → bench/results/latest.json and BENCHMARKS.md
+	$(BIN)/python -m bench
+
+.PHONY: lock
+lock: ## Re-freeze constraints.txt from a fresh resolve of pyproject.toml
+	rm -rf /tmp/gluerelay-lock && $(PYTHON) -m venv /tmp/gluerelay-lock
+	/tmp/gluerelay-lock/bin/pip install --quiet '.[dev,spark]'
+	/tmp/gluerelay-lock/bin/pip freeze --exclude gluerelay | sort > constraints.txt
+
+.PHONY: clean
+clean: ## Remove the virtualenv, caches and local outputs
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .gluerelay .aws-sam

@@ -1,0 +1,246 @@
+"""Glue 5.0 job ``extract_customers``: customers from a relational table or landed files → raw CSV.
+
+Self-contained: ``sam deploy`` uploads this file alone. Runs unmodified on AWS Glue 5.0 (Spark 3.5) and
+locally on sqlframe/DuckDB through gluerelay's awsglue shim.
+
+Job arguments:
+  --source          ``jdbc`` (the table behind a Glue connection) or ``s3`` (the run's landed files)
+  --run_id          the pipeline run; names the output partition
+  --raw_path        output root, e.g. ``s3://bucket/raw/customers``
+  --summary_path    summary root, e.g. ``s3://bucket/summaries``
+  --ingest_date     ``YYYY-MM-DD``, or ``today`` (UTC)
+  jdbc:  --connection_name, --connection_type (postgresql | mysql), --table (default ``customers``)
+  s3:    --input_uris (comma-separated URIs) and/or --manifest_uri (JSON ``{"uris": [...]}``)
+
+Output: ``<raw_path>/ingest_date=<date>/run_id=<run>/`` as CSV with a header, every value exactly as read
+(no trimming, no reformatting), plus lineage columns.
+Summary: ``<summary_path>/<run_id>/extract_customers.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from functools import reduce
+from pathlib import Path
+
+from awsglue.context import GlueContext
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from pyspark.context import SparkContext
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+JOB = "extract_customers"
+REQUIRED_ARGS = ["JOB_NAME", "source", "run_id", "raw_path", "summary_path", "ingest_date"]
+OPTIONAL_ARGS = {
+    "connection_name": "",
+    "connection_type": "postgresql",
+    "table": "customers",
+    "input_uris": "",
+    "manifest_uri": "",
+}
+LINEAGE_COLUMNS = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
+CSV_FORMATS = (".csv", ".csv.gz", ".txt")
+JSON_LINES_FORMATS = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
+# RFC 4180 quoting (Spark escapes quotes with backslashes unless told otherwise); quoted newlines allowed.
+CSV_READ_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLine": "true"}
+# Values stay as read: Spark's CSV writer trims whitespace unless told not to.
+RAW_CSV_WRITE_OPTIONS = {
+    "header": "true",
+    "quote": '"',
+    "escape": '"',
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+}
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+class ExtractError(Exception):
+    """The job cannot extract: the message names the source or argument at fault."""
+
+
+def resolve_args(argv: list[str]) -> dict[str, str]:
+    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
+    args = {**OPTIONAL_ARGS, **getResolvedOptions(argv, REQUIRED_ARGS + present)}
+    if args["source"] not in {"jdbc", "s3"}:
+        raise ExtractError(f"--source must be jdbc or s3, not {args['source']!r}")
+    if not RUN_ID_PATTERN.match(args["run_id"]):
+        raise ExtractError(f"--run_id {args['run_id']!r} must be 1-80 letters, digits, '.', '_' or '-'")
+    args["ingest_date"] = resolve_ingest_date(args["ingest_date"])
+    return args
+
+
+def resolve_ingest_date(value: str) -> str:
+    if value == "today":
+        return datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").strftime("%Y-%m-%d")
+    except ValueError as e:
+        raise ExtractError(f"--ingest_date must be YYYY-MM-DD or today, not {value!r}") from e
+
+
+def landed_format(uri: str) -> str:
+    name = uri.lower()
+    if name.endswith(CSV_FORMATS):
+        return "csv"
+    if name.endswith(JSON_LINES_FORMATS):
+        return "json"
+    raise ExtractError(
+        f"landed file {uri} has an unknown format: expected CSV ({', '.join(CSV_FORMATS)}) "
+        f"or JSON Lines ({', '.join(JSON_LINES_FORMATS)})"
+    )
+
+
+def read_text(uri: str) -> str:
+    if uri.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return str(body.decode("utf-8"))
+    return Path(uri).read_text(encoding="utf-8")
+
+
+def write_text(uri: str, text: str) -> None:
+    if uri.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        boto3.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/json"
+        )
+        return
+    Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    Path(uri).write_text(text, encoding="utf-8")
+
+
+def input_uris(args: dict[str, str]) -> list[str]:
+    """The landed files of this run: explicit URIs, plus those a manifest lists."""
+    uris = [u.strip() for u in args["input_uris"].split(",") if u.strip()]
+    if args["manifest_uri"]:
+        try:
+            manifest = json.loads(read_text(args["manifest_uri"]))
+        except (OSError, ValueError) as e:
+            raise ExtractError(f"manifest {args['manifest_uri']} cannot be read: {e}") from e
+        listed = manifest.get("uris") if isinstance(manifest, dict) else None
+        if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
+            raise ExtractError(f'manifest {args["manifest_uri"]} must be {{"uris": ["s3://...", ...]}}')
+        uris += listed
+    if not uris:
+        raise ExtractError("--source s3 needs --input_uris or --manifest_uri naming the landed files")
+    return list(dict.fromkeys(uris))
+
+
+def read_landed_file(spark: SparkSession, uri: str) -> DataFrame:
+    """One landed file, every column as a string, exactly as written in the file."""
+    fmt = landed_format(uri)
+    try:
+        if fmt == "csv":
+            return spark.read.options(**CSV_READ_OPTIONS).csv(uri)
+        return spark.read.json(uri, primitivesAsString=True)
+    except Exception as e:  # Spark and DuckDB raise engine-specific types; the message names the file
+        raise ExtractError(f"landed file {uri} cannot be read: {e}") from e
+
+
+def read_jdbc(glue_context: GlueContext, args: dict[str, str]) -> DataFrame:
+    if not args["connection_name"]:
+        raise ExtractError("--source jdbc needs --connection_name (the Glue connection to the database)")
+    options = {
+        "useConnectionProperties": "true",
+        "connectionName": args["connection_name"],
+        "dbtable": args["table"],
+    }
+    try:
+        frame = glue_context.create_dynamic_frame.from_options(
+            connection_type=args["connection_type"],
+            connection_options=options,
+            transformation_ctx="customers_source",
+        )
+        df = frame.toDF()
+    except Exception as e:  # JDBC drivers raise their own types; the message names table and connection
+        raise ExtractError(
+            f"table {args['table']} through connection {args['connection_name']} cannot be read: {e}"
+        ) from e
+    return df.select(*[F.col(c).cast("string").alias(c) for c in df.columns])
+
+
+def with_lineage(df: DataFrame, source: str, run_id: str, ingested_at: str) -> DataFrame:
+    return df.select(
+        *[F.col(c) for c in df.columns if c not in LINEAGE_COLUMNS],
+        F.lit(source).alias("lineage_source"),
+        F.lit(run_id).alias("lineage_run_id"),
+        F.lit(ingested_at).alias("lineage_ingested_at"),
+    )
+
+
+def extract(
+    spark: SparkSession, glue_context: GlueContext, args: dict[str, str], ingested_at: str
+) -> tuple[DataFrame, list[str]]:
+    """The raw frame (source columns as strings, plus lineage) and the sources it came from."""
+    run_id = args["run_id"]
+    if args["source"] == "jdbc":
+        source = f"jdbc:{args['connection_name']}/{args['table']}"
+        return with_lineage(read_jdbc(glue_context, args), source, run_id, ingested_at), [source]
+    uris = input_uris(args)
+    frames = [with_lineage(read_landed_file(spark, uri), uri, run_id, ingested_at) for uri in uris]
+    combined = reduce(lambda left, right: left.unionByName(right, allowMissingColumns=True), frames)
+    return combined, uris
+
+
+def raw_partition(raw_path: str, ingest_date: str, run_id: str) -> str:
+    return f"{raw_path.rstrip('/')}/ingest_date={ingest_date}/run_id={run_id}/"
+
+
+def write_raw(df: DataFrame, path: str) -> None:
+    df.write.mode("overwrite").options(**RAW_CSV_WRITE_OPTIONS).csv(path)
+
+
+def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) -> dict[str, object]:
+    started = datetime.now(UTC)
+    ingested_at = started.strftime("%Y-%m-%d %H:%M:%S")
+    raw, sources = extract(spark, glue_context, args, ingested_at)
+    raw = raw.cache()
+    try:
+        rows = raw.count()
+    except Exception as e:  # the first action is where a lazy engine finds an unreadable source
+        raise ExtractError(f"source {', '.join(sources)} cannot be read: {e}") from e
+    output = raw_partition(args["raw_path"], args["ingest_date"], args["run_id"])
+    write_raw(raw, output)
+    summary: dict[str, object] = {
+        "job": JOB,
+        "run_id": args["run_id"],
+        "source": args["source"],
+        "inputs": sources,
+        "ingest_date": args["ingest_date"],
+        "rows_read": rows,
+        "rows_written": rows,
+        "columns": raw.columns,
+        "output": output,
+        "started_at": started.isoformat(),
+        "completed_at": datetime.now(UTC).isoformat(),
+    }
+    write_text(summary_uri(args["summary_path"], args["run_id"]), json.dumps(summary, indent=2))
+    return summary
+
+
+def summary_uri(summary_path: str, run_id: str) -> str:
+    return f"{summary_path.rstrip('/')}/{run_id}/{JOB}.json"
+
+
+def main() -> None:
+    args = resolve_args(sys.argv)
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    spark = glue_context.spark_session
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], args)
+    summary = run(spark, glue_context, args)
+    glue_context.get_logger().info(f"{JOB} summary: {json.dumps(summary)}")
+    job.commit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Where sqlframe-on-DuckDB differs from Spark in ways a Glue script can see, make it behave like Spark.
+
+Every adaptation of the local engine lives here, each with a test in tests/unit/test_sqlframe_adapter.py:
+
+- reads: a path is a file, a glob or a folder of part files (``_SUCCESS`` ignored); CSV without a schema
+  and without ``inferSchema`` reads every column as STRING, as Spark does (DuckDB would infer types);
+  Spark's reader options are translated, and unknown ones are refused instead of silently ignored;
+- writes: a path is a folder of part files; modes error / ignore / overwrite / append as in Spark;
+  ``partitionBy`` exists and works (DuckDB ``PARTITION_BY``); Spark's CSV writer options are translated;
+- ``cache()`` / ``persist()`` materialise the frame (sqlframe ignores them, re-running the whole plan
+  at every action);
+- ``spark.conf.set`` accepts the Spark-only settings Glue scripts set for Spark's sake.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlframe.base.util import ensure_column_mapping
+from sqlframe.duckdb import session as duckdb_session
+from sqlframe.duckdb.dataframe import DuckDBDataFrame
+from sqlframe.duckdb.readwriter import DuckDBDataFrameReader, DuckDBDataFrameWriter
+from sqlglot import exp
+
+from gluerelay.glue import storage
+
+logger = logging.getLogger(__name__)
+
+# Settings that tune Spark itself and have no counterpart (or no effect) on DuckDB.
+SPARK_ONLY_SETTINGS = frozenset(
+    {
+        "spark.sql.legacy.timeParserPolicy",  # DuckDB parses strictly by format anyway
+        "spark.sql.parquet.outputTimestampType",  # DuckDB writes INT64 micros, the portable choice
+        "spark.sql.sources.partitionOverwriteMode",
+        "spark.sql.shuffle.partitions",
+        "spark.sql.adaptive.enabled",
+    }
+)
+
+_CSV_READ_OPTIONS: Mapping[str, str] = {
+    "header": "header",
+    "sep": "delim",
+    "delimiter": "delim",
+    "quote": "quote",
+    "escape": "escape",
+    "nullValue": "nullstr",
+    "encoding": "encoding",
+    "comment": "comment",
+}
+_CSV_WRITE_OPTIONS: Mapping[str, str] = {
+    "header": "HEADER",
+    "sep": "DELIMITER",
+    "delimiter": "DELIMITER",
+    "quote": "QUOTE",
+    "escape": "ESCAPE",
+    "nullValue": "NULLSTR",
+    "compression": "COMPRESSION",
+}
+_EXTENSIONS = {"csv": "csv", "parquet": "parquet", "json": "json"}
+
+
+class UnsupportedOptionError(ValueError):
+    """A Spark reader or writer option the local engine cannot honour."""
+
+
+def _is_true(value: object) -> bool:
+    return str(value).lower() == "true"
+
+
+def _translate_csv_read(options: Mapping[str, Any], has_schema: bool) -> dict[str, Any]:
+    duck: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None or key in {"inferSchema", "multiLine", "enforceSchema"}:
+            continue
+        if key in {"ignoreLeadingWhiteSpace", "ignoreTrailingWhiteSpace"} and not _is_true(value):
+            continue  # Spark's read default; DuckDB never trims
+        if key == "mode":
+            mode = str(value).upper()
+            if mode == "PERMISSIVE":
+                duck["null_padding"] = True  # short rows get NULLs, as in Spark
+            elif mode != "FAILFAST":
+                raise UnsupportedOptionError(f"CSV read mode {value!r} is not supported locally")
+            continue
+        if key not in _CSV_READ_OPTIONS:
+            raise UnsupportedOptionError(f"CSV read option {key!r} is not supported by the local engine")
+        duck[_CSV_READ_OPTIONS[key]] = _is_true(value) if key == "header" else value
+    duck.setdefault("header", False)
+    if not has_schema and not _is_true(options.get("inferSchema", False)):
+        duck["all_varchar"] = True  # Spark reads every column as STRING unless asked to infer
+    return duck
+
+
+def _translate_csv_write(options: Mapping[str, Any], to_strftime: Callable[[str], str]) -> dict[str, Any]:
+    duck: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key in {"ignoreLeadingWhiteSpace", "ignoreTrailingWhiteSpace"}:
+            if _is_true(value):
+                raise UnsupportedOptionError(f"{key}=true (trimming on write) is not supported locally")
+            continue
+        if key in {"timestampFormat", "dateFormat"}:
+            duck["TIMESTAMPFORMAT" if key == "timestampFormat" else "DATEFORMAT"] = to_strftime(str(value))
+            continue
+        if key not in _CSV_WRITE_OPTIONS:
+            raise UnsupportedOptionError(f"CSV write option {key!r} is not supported by the local engine")
+        duck[_CSV_WRITE_OPTIONS[key]] = _is_true(value) if key == "header" else value
+    for trim_option in ("ignoreLeadingWhiteSpace", "ignoreTrailingWhiteSpace"):
+        if trim_option not in options:
+            # Spark's CSV writer trims by default; DuckDB never does. Say so rather than differ silently.
+            logger.warning(
+                "CSV write without %s=false: Spark trims values here, the local engine does not", trim_option
+            )
+    return duck
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_sql_literal(k)}: {_sql_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_sql_literal(v) for v in value) + "]"
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
+
+
+def _options_sql(options: Mapping[str, Any], separator: str) -> str:
+    return ", ".join(f"{key}{separator}{_sql_literal(value)}" for key, value in options.items())
+
+
+def _spark_type(duckdb_type: str) -> str:
+    return str(exp.DataType.build(duckdb_type, dialect="duckdb").sql(dialect="spark"))
+
+
+def _duckdb_type(spark_type: str) -> str:
+    return str(exp.DataType.build(spark_type, dialect="spark").sql(dialect="duckdb"))
+
+
+def _load(
+    self: DuckDBDataFrameReader,
+    path: str | list[str] | None = None,
+    format: str | None = None,
+    schema: Any = None,
+    **options: Any,
+) -> DuckDBDataFrame:
+    if path is None:
+        raise ValueError("a path is required to read files")
+    fmt = (format or self.state_format_to_read or "parquet").lower()
+    options = {**self.state_options, **options}
+    files = [f for p in ([path] if isinstance(path, str) else path) for f in storage.data_files(p)]
+    spark_schema: dict[str, str] | None = dict(ensure_column_mapping(schema)) if schema else None
+    duck: dict[str, Any]
+    if fmt == "csv":
+        duck = _translate_csv_read(options, has_schema=spark_schema is not None)
+        reader = "read_csv"
+    elif fmt == "json":
+        unknown = {k for k, v in options.items() if v is not None} - {"multiLine", "primitivesAsString"}
+        if unknown:
+            raise UnsupportedOptionError(
+                f"JSON read options {sorted(unknown)} are not supported by the local engine"
+            )
+        duck = {"sample_size": -1}
+        # JSON Lines unless multiLine: read_ndjson; read_json detects arrays and multi-line documents.
+        reader = "read_json" if _is_true(options.get("multiLine", False)) else "read_ndjson"
+    elif fmt == "parquet":
+        duck, reader = {}, "read_parquet"
+    else:
+        raise UnsupportedOptionError(f"reading format {fmt!r} is not supported by the local engine")
+    # Spark adds partition columns only when it discovers k=v folders below the path it was given; a
+    # leaf folder or file gets none. DuckDB would derive them from any k=v in the path.
+    duck["hive_partitioning"] = False
+    if spark_schema is None:
+        probe = f"{reader}({_sql_literal(files)}{', ' if duck else ''}{_options_sql(duck, '=')})"
+        described = self.session._conn.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()
+        as_strings = fmt == "csv" or (fmt == "json" and _is_true(options.get("primitivesAsString", False)))
+        # Spark keeps the text of every CSV value (and of JSON primitives when asked); DuckDB would
+        # infer types and reformat dates and numbers.
+        spark_schema = {row[0]: "string" if as_strings else _spark_type(row[1]) for row in described}
+        duck.pop("all_varchar", None)
+    if fmt in {"csv", "json"}:
+        duck["columns"] = {name: _duckdb_type(kind) for name, kind in spark_schema.items()}
+    duck.pop("sample_size", None)
+    self.state_options = {}  # translated above; sqlframe would pass Spark's names through to DuckDB
+    # sqlframe takes a {name: type} mapping as a schema too (its annotation says StructType | str).
+    schema_mapping: Any = spark_schema
+    loaded: DuckDBDataFrame = _original_load(
+        self, path=files, format=reader.removeprefix("read_"), schema=schema_mapping, **duck
+    )
+    return loaded
+
+
+_original_load = DuckDBDataFrameReader.load
+
+
+def _copy_options(fmt: str, options: dict[str, Any], to_strftime: Callable[[str], str]) -> dict[str, Any]:
+    """DuckDB COPY options for a Spark write of ``fmt`` with Spark's writer ``options``."""
+    if fmt == "csv":
+        return {"FORMAT": "csv", **_translate_csv_write(options, to_strftime)}
+    if fmt == "parquet":
+        compression = options.pop("compression", None) or "snappy"
+        if options:
+            raise UnsupportedOptionError(f"Parquet write options {sorted(options)} are not supported locally")
+        return {"FORMAT": "parquet", "COMPRESSION": compression}
+    return {"FORMAT": "json"}
+
+
+def _write(
+    self: DuckDBDataFrameWriter, path: str, mode: str | None, format: str = "parquet", **options: Any
+) -> None:
+    path = storage.normalise(path)
+    mode = (mode or "error").lower()
+    fmt = format.lower()
+    if fmt not in _EXTENSIONS:
+        raise UnsupportedOptionError(f"writing format {fmt!r} is not supported by the local engine")
+    if storage.exists(path):
+        if mode in {"error", "errorifexists", "default"}:
+            raise FileExistsError(
+                f"[PATH_ALREADY_EXISTS] Path {path} already exists. Set mode as 'overwrite'"
+            )
+        if mode == "ignore":
+            return
+        if mode == "overwrite":
+            storage.remove(path)
+    partition_by = options.pop("partitionBy", None)
+    session = self._df.session
+    copy = _copy_options(fmt, options, lambda spark_format: str(session.format_strftime(spark_format).this))
+    part = f"part-{uuid.uuid4()}"
+    storage.make_dirs(path)
+    if partition_by:
+        copy["PARTITION_BY"] = [partition_by] if isinstance(partition_by, str) else list(partition_by)
+        copy["FILENAME_PATTERN"] = part + "-{i}"
+        copy["APPEND" if mode == "append" else "OVERWRITE_OR_IGNORE"] = True
+        target = path
+    else:
+        target = f"{path.rstrip('/')}/{part}.{_EXTENSIONS[fmt]}"
+    session = self._df.session
+    *setup, query = self._df._get_expressions()
+    for expression in setup:
+        session._execute(session._to_sql(expression))
+    partition_sql = ""
+    if "PARTITION_BY" in copy:
+        partition_sql = "PARTITION_BY (" + ", ".join(f'"{c}"' for c in copy.pop("PARTITION_BY")) + "), "
+    options_sql = partition_sql + _options_sql(copy, " ")
+    session._execute(f"COPY ({session._to_sql(query)}) TO {_sql_literal(target)} ({options_sql})")
+
+
+def _partition_by(self: DuckDBDataFrameWriter, *cols: str | list[str]) -> DuckDBDataFrameWriter:
+    columns = [c for col in cols for c in ([col] if isinstance(col, str) else col)]
+    self.state_options = {**self.state_options, "partitionBy": columns}  # type: ignore[dict-item]
+    return self
+
+
+def _cache(self: DuckDBDataFrame, storageLevel: Any = None) -> DuckDBDataFrame:
+    session = self.session
+    *setup, query = self._get_expressions()
+    for expression in setup:
+        session._execute(session._to_sql(expression))
+    table = f"_gluerelay_cache_{uuid.uuid4().hex}"
+    # A plain table of the in-memory database: sqlframe resolves columns of main tables only.
+    session._execute(f'CREATE TABLE "{table}" AS {session._to_sql(query)}')
+    return session.table(table)  # type: ignore[no-any-return]
+
+
+class _RuntimeConfig(duckdb_session._DuckDBRuntimeConfig):
+    """sqlframe's config plus the Spark-only settings, recorded so ``get`` returns what was set."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self._spark_only: dict[str, str] = {}
+
+    def set(self, key: str, value: str) -> None:
+        if key in SPARK_ONLY_SETTINGS:
+            self._spark_only[key] = str(value)
+            return
+        super().set(key, value)
+
+    def get(self, key: str) -> str:
+        if key in SPARK_ONLY_SETTINGS:
+            return self._spark_only[key]
+        return str(super().get(key))
+
+
+def _conf(self: Any) -> _RuntimeConfig:
+    config: _RuntimeConfig | None = self.__dict__.get("_gluerelay_conf")
+    if config is None:
+        config = self.__dict__["_gluerelay_conf"] = _RuntimeConfig(self)
+    return config
+
+
+_installed = False
+
+
+def install() -> None:
+    """Apply the adaptations to sqlframe's DuckDB classes (idempotent)."""
+    global _installed  # noqa: PLW0603 - a process-wide patch, applied once
+    if _installed:
+        return
+    setattr(DuckDBDataFrameReader, "load", _load)  # noqa: B010 - patching classes we do not own
+    setattr(DuckDBDataFrameWriter, "_write", _write)  # noqa: B010
+    setattr(DuckDBDataFrameWriter, "partitionBy", _partition_by)  # noqa: B010
+    setattr(DuckDBDataFrame, "cache", _cache)  # noqa: B010
+    setattr(DuckDBDataFrame, "persist", _cache)  # noqa: B010
+    setattr(duckdb_session.DuckDBSession, "conf", property(_conf))  # noqa: B010
+    _installed = True

@@ -1,0 +1,106 @@
+"""Each adaptation of sqlframe/DuckDB to Spark's behaviour (gluerelay/glue/sqlframe_adapter.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gluerelay.glue import engine
+from gluerelay.glue.sqlframe_adapter import UnsupportedOptionError
+
+pytestmark = pytest.mark.skipif(
+    engine.selected_engine() != "sqlframe", reason="adapts the sqlframe engine only"
+)
+
+
+def test_csv_without_schema_reads_every_column_as_text_as_spark_does(spark: Any, tmp_path: Path) -> None:
+    # Given a CSV whose values DuckDB would infer as numbers and timestamps
+    (tmp_path / "a.csv").write_text("id,at,amount\n007,2024-01-02T03:04:05Z,1.50\n")
+    # When read like Spark reads it (header, no schema, no inferSchema)
+    row = spark.read.option("header", "true").csv(str(tmp_path / "a.csv")).collect()[0]
+    # Then the text is exactly what the file holds
+    assert row.asDict() == {"id": "007", "at": "2024-01-02T03:04:05Z", "amount": "1.50"}
+
+
+def test_reading_a_folder_skips_success_markers_and_adds_no_partition_columns(
+    spark: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ingest_date=2026-01-01" / "run_id=r1"
+    folder.mkdir(parents=True)
+    (folder / "part-0.csv").write_text("a\n1\n")
+    (folder / "part-1.csv").write_text("a\n2\n")
+    (folder / "_SUCCESS").write_text("")
+    df = spark.read.option("header", "true").csv(str(folder))
+    assert df.columns == ["a"]
+    assert sorted(r["a"] for r in df.collect()) == ["1", "2"]
+
+
+def test_reading_a_missing_path_fails_in_sparks_words(spark: Any, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"PATH_NOT_FOUND.*nowhere"):
+        spark.read.csv(str(tmp_path / "nowhere"))
+
+
+def test_json_primitives_as_strings_keep_their_text(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"id": 7, "at": "2024-01-02T03:04:05Z"}\n{"id": 8, "extra": true}\n')
+    rows = spark.read.json(str(tmp_path / "a.jsonl"), primitivesAsString=True).collect()
+    assert [r.asDict() for r in rows] == [
+        {"id": "7", "at": "2024-01-02T03:04:05Z", "extra": None},
+        {"id": "8", "at": None, "extra": "true"},
+    ]
+
+
+def test_unknown_reader_options_are_refused_not_ignored(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    with pytest.raises(UnsupportedOptionError, match="columnNameOfCorruptRecord"):
+        spark.read.option("columnNameOfCorruptRecord", "_bad").csv(str(tmp_path / "a.csv"))
+
+
+def test_writes_follow_spark_save_modes(spark: Any, tmp_path: Path) -> None:
+    target = str(tmp_path / "out")
+    first = spark.createDataFrame([("1",)], "a STRING")
+    second = spark.createDataFrame([("2",), ("3",)], "a STRING")
+    first.write.parquet(target)
+    with pytest.raises(FileExistsError, match="PATH_ALREADY_EXISTS"):
+        second.write.parquet(target)
+    second.write.mode("ignore").parquet(target)
+    assert [r["a"] for r in spark.read.parquet(target).collect()] == ["1"]
+    second.write.mode("overwrite").parquet(target)
+    assert sorted(r["a"] for r in spark.read.parquet(target).collect()) == ["2", "3"]
+    first.write.mode("append").parquet(target)
+    assert sorted(r["a"] for r in spark.read.parquet(target).collect()) == ["1", "2", "3"]
+    assert all(p.name.startswith("part-") for p in (tmp_path / "out").iterdir())
+
+
+def test_csv_writes_keep_whitespace_and_quote_rfc4180(spark: Any, tmp_path: Path) -> None:
+    df = spark.createDataFrame([(" a ", 'say "hi"')], "x STRING, y STRING")
+    df.write.options(
+        header="true",
+        quote='"',
+        escape='"',
+        ignoreLeadingWhiteSpace="false",
+        ignoreTrailingWhiteSpace="false",
+    ).csv(str(tmp_path / "out"))
+    (written,) = list((tmp_path / "out").glob("*.csv"))
+    assert written.read_text() == 'x,y\n a ,"say ""hi"""\n'
+
+
+def test_partitioned_writes_make_hive_folders(spark: Any, tmp_path: Path) -> None:
+    df = spark.createDataFrame([("1", "d1"), ("2", "d2")], "a STRING, day STRING")
+    df.write.mode("overwrite").partitionBy("day").parquet(str(tmp_path / "out"))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["day=d1", "day=d2"]
+
+
+def test_cache_materialises_the_frame(spark: Any) -> None:
+    df = spark.createDataFrame([("1",)], "a STRING")
+    cached = df.cache()
+    assert "_gluerelay_cache_" in cached.sql(), "later actions read the materialised table"
+    assert cached.collect()[0]["a"] == "1"
+
+
+def test_spark_only_settings_are_accepted_and_remembered(spark: Any) -> None:
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+    assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == "CORRECTED"
+    with pytest.raises(NotImplementedError):
+        spark.conf.set("spark.some.unknown.setting", "1")
