@@ -1,0 +1,240 @@
+"""`make bench`: the Glue jobs' data plane against the machine's floor, measured side by side.
+
+Each measurement is a fresh child process: the whole cost a job run pays locally, including Python start,
+imports and engine start. Peak memory is the child's maximum resident set (``os.wait4``). Contenders are
+interleaved within each repetition so load on the machine affects them alike; the report gives medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from gluerelay import datagen
+from gluerelay.glue.jobrun import script_path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".gluerelay" / "bench"
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+REPORT = ROOT / "BENCHMARKS.md"
+INGEST_DATE = "2026-01-01"
+GOALS = {"job2_rows_per_second": 500_000, "job2_vs_duckdb_ratio": 2.0, "job2_peak_rss_mib": 1024}
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_rss_mib: float
+
+
+@dataclass
+class Contender:
+    name: str
+    what: str
+    samples: list[Sample]
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(s.seconds for s in self.samples)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(s.peak_rss_mib for s in self.samples)
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> Sample:
+    """Run ``argv`` to completion; wall seconds and the child's peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        raise RuntimeError(f"{' '.join(argv[:4])} failed ({process.returncode}): {error[-2000:]}")
+    return Sample(elapsed, usage.ru_maxrss / 1024)
+
+
+def prepare(rows: int) -> tuple[Path, Path]:
+    """The landed file and, after one job 1 run, the raw partition job 2 reads."""
+    landed = WORK / "landing" / f"customers-{rows}.csv"
+    if not landed.is_file():
+        print(f"generating {rows:,} rows → {landed}", flush=True)
+        datagen.write(landed, datagen.generate_rows(rows, seed=1), "csv")
+    return landed, WORK / "bucket" / "raw" / "customers" / f"ingest_date={INGEST_DATE}" / "run_id=bench"
+
+
+def job_argv(job: str, arguments: dict[str, str]) -> list[str]:
+    argv = [sys.executable, "-m", "gluerelay.glue.runner", str(script_path(job)), "--JOB_NAME", job]
+    for key, value in arguments.items():
+        argv += [f"--{key}", value]
+    return argv
+
+
+def run(rows: int, repeat: int) -> dict[str, Any]:
+    landed, raw = prepare(rows)
+    bucket = WORK / "bucket"
+    common = {
+        "run_id": "bench",
+        "summary_path": str(bucket / "summaries"),
+        "ingest_date": INGEST_DATE,
+        "raw_path": str(bucket / "raw" / "customers"),
+    }
+    job1 = job_argv("extract_customers", common | {"source": "s3", "input_uris": str(landed)})
+    job2 = job_argv(
+        "cleanse_customers",
+        common
+        | {
+            "cleansed_path": str(bucket / "cleansed" / "customers"),
+            "quarantine_path": str(bucket / "quarantine" / "customers"),
+        },
+    )
+    duck = [sys.executable, "-m", "bench.duckdb_cleanse", str(raw), str(WORK / "duckdb-out"), INGEST_DATE]
+    arrow = [sys.executable, "-m", "bench.arrow_copy", str(raw), str(WORK / "arrow-out")]
+    contenders = {
+        "job1": Contender("job 1 extract_customers (sqlframe/DuckDB)", "landed CSV → raw CSV + lineage", []),
+        "job2": Contender("job 2 cleanse_customers (sqlframe/DuckDB)", "the Glue script, unmodified", []),
+        "duckdb": Contender("job 2 transform, hand-written DuckDB SQL", "same rules and outputs", []),
+        "arrow": Contender("pyarrow CSV → Parquet copy", "I/O floor, no transform", []),
+    }
+    for attempt in range(repeat):
+        for key, argv in (("job1", job1), ("job2", job2), ("duckdb", duck), ("arrow", arrow)):
+            sample = measure(argv)
+            contenders[key].samples.append(sample)
+            print(
+                f"[{attempt + 1}/{repeat}] {key:7s} {sample.seconds:6.2f}s {sample.peak_rss_mib:7.0f} MiB",
+                flush=True,
+            )
+    summary = json.loads((bucket / "summaries" / "bench" / "cleanse_customers.json").read_text())
+    job2_s, duck_s, arrow_s = (contenders[k].median_seconds for k in ("job2", "duckdb", "arrow"))
+    figures = {
+        "rows": rows,
+        "job1_rows_per_second": round(rows / contenders["job1"].median_seconds),
+        "job2_rows_per_second": round(rows / job2_s),
+        "job2_vs_duckdb_ratio": round(job2_s / duck_s, 2),
+        "job2_vs_io_floor_ratio": round(job2_s / arrow_s, 2),
+        "job2_peak_rss_mib": round(contenders["job2"].peak_rss_mib),
+        "job2_summary": {
+            k: summary[k] for k in ("rows_read", "rows_written", "rows_quarantined", "duplicates_removed")
+        },
+    }
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "versions": {p: metadata.version(p) for p in ("duckdb", "sqlframe", "sqlglot", "pyarrow")},
+        "repeat": repeat,
+        "contenders": {
+            k: {
+                **asdict(c),
+                "median_seconds": round(c.median_seconds, 3),
+                "peak_rss_mib": round(c.peak_rss_mib),
+            }
+            for k, c in contenders.items()
+        },
+        "figures": figures,
+        "goals": GOALS,
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    contenders, figures = result["contenders"], result["figures"]
+    machine, versions = result["machine"], result["versions"]
+    rows = int(figures["rows"])
+    lines = [
+        "# Benchmarks",
+        "",
+        "Regenerated by `make bench` (raw data: `bench/results/latest.json`). Do not edit by hand.",
+        "",
+        f"Measured {result['measured_at']} on {machine['cpus']} CPUs, {machine['platform']}, "
+        f"Python {machine['python']}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "",
+        "## Data plane: job 2 against the machine's floor",
+        "",
+        f"Input: {rows:,} generated dirty customer rows (`gluerelay generate`, seed 1) as raw CSV. "
+        f"Each figure is the median of {result['repeat']} runs, each a fresh process "
+        "(Python start, imports and engine start included), the contenders interleaved within each repetition. Peak RSS is the largest of the runs.",
+        "",
+        "| contender | what | median s | rows/s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for contender in contenders.values():
+        seconds = float(contender["median_seconds"])
+        lines.append(
+            f"| {contender['name']} | {contender['what']} | {seconds:.2f} | {rows / seconds:,.0f} | "
+            f"{contender['peak_rss_mib']} |"
+        )
+    goals = GOALS
+    checks = [
+        (
+            "job 2 throughput",
+            f"{figures['job2_rows_per_second']:,} rows/s",
+            f"≥ {goals['job2_rows_per_second']:,}",
+            float(figures["job2_rows_per_second"]) >= goals["job2_rows_per_second"],
+        ),
+        (
+            "job 2 ÷ hand-written DuckDB",
+            f"{figures['job2_vs_duckdb_ratio']}x",
+            f"≤ {goals['job2_vs_duckdb_ratio']}x",
+            float(figures["job2_vs_duckdb_ratio"]) <= goals["job2_vs_duckdb_ratio"],
+        ),
+        (
+            "job 2 peak memory",
+            f"{figures['job2_peak_rss_mib']} MiB",
+            f"< {goals['job2_peak_rss_mib']} MiB",
+            float(figures["job2_peak_rss_mib"]) < goals["job2_peak_rss_mib"],
+        ),
+    ]
+    lines += [
+        "",
+        "| goal | measured | target | met |",
+        "|---|---:|---:|:---:|",
+        *[
+            f"| {name} | {value} | {target} | {'yes' if met else 'NO'} |"
+            for name, value, target, met in checks
+        ],
+        "",
+        f"Job 2 ÷ the pyarrow CSV→Parquet copy (the I/O floor): {figures['job2_vs_io_floor_ratio']}x. "
+        f"Job 1 (landed CSV → raw CSV): {figures['job1_rows_per_second']:,} rows/s.",
+        "",
+        f"Job 2's own summary for this input: {json.dumps(figures['job2_summary'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if args.repeat < 1 or args.rows < 1:
+        parser.error("--rows and --repeat must be at least 1")
+    shutil.rmtree(WORK / "bucket", ignore_errors=True)
+    result = run(args.rows, args.repeat)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    REPORT.write_text(render(result))
+    print(REPORT.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
