@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from gluerelay import datagen
-from gluerelay.glue import jdbc
+from gluerelay.glue import engine, jdbc
 
 
 def test_get_resolved_options_returns_the_named_arguments(spark: Any) -> None:
@@ -28,6 +29,10 @@ def test_get_resolved_options_names_missing_arguments(spark: Any) -> None:
 
 
 @pytest.mark.spark
+@pytest.mark.skipif(
+    engine.selected_engine() == "pyspark" and not os.environ.get("GLUERELAY_SPARK_JARS"),
+    reason="PySpark reads SQLite through JDBC: set GLUERELAY_SPARK_JARS to the sqlite-jdbc jar",
+)
 def test_jdbc_dynamic_frame_reads_the_table_behind_a_glue_connection(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
