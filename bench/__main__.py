@@ -15,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -54,19 +55,37 @@ class Contender:
         return max(s.peak_rss_mib for s in self.samples)
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> Sample:
-    """Run ``argv`` to completion; wall seconds and the child's peak RSS."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-        raise RuntimeError(f"{' '.join(argv[:4])} failed ({process.returncode}): {error[-2000:]}")
-    return Sample(elapsed, usage.ru_maxrss / 1024)
+def measure(argv: list[str]) -> tuple[Sample, str]:
+    """Run ``argv`` to completion: wall seconds, the child's peak RSS, and what it printed on stdout.
+
+    Output goes to files, not pipes: a child that logs more than a pipe holds would block forever.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            error = err.read().decode(errors="replace")
+            raise RuntimeError(f"{' '.join(argv[:4])} failed ({process.returncode}): {error[-2000:]}")
+        return Sample(elapsed, usage.ru_maxrss / 1024), out.read().decode()
+
+
+def same_work(job2_summary: dict[str, Any], reference_outcomes: dict[str, int]) -> None:
+    """Refuse a comparison between different work: the reference must classify every row as job 2 did."""
+    job2_outcomes = {
+        "written": job2_summary["rows_written"],
+        "duplicate": job2_summary["duplicates_removed"],
+        **job2_summary["quarantined_by_reason"],
+    }
+    job2_outcomes = {k: v for k, v in job2_outcomes.items() if v}
+    if job2_outcomes != reference_outcomes:
+        raise RuntimeError(
+            f"the DuckDB SQL reference disagrees with job 2: {reference_outcomes} != {job2_outcomes}"
+        )
 
 
 def prepare(rows: int) -> tuple[Path, Path]:
@@ -113,13 +132,16 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
     }
     for attempt in range(repeat):
         for key, argv in (("job1", job1), ("job2", job2), ("duckdb", duck), ("arrow", arrow)):
-            sample = measure(argv)
+            sample, printed = measure(argv)
             contenders[key].samples.append(sample)
+            if key == "duckdb":
+                reference_outcomes = json.loads(printed)
             print(
                 f"[{attempt + 1}/{repeat}] {key:7s} {sample.seconds:6.2f}s {sample.peak_rss_mib:7.0f} MiB",
                 flush=True,
             )
     summary = json.loads((bucket / "summaries" / "bench" / "cleanse_customers.json").read_text())
+    same_work(summary, reference_outcomes)
     job2_s, duck_s, arrow_s = (contenders[k].median_seconds for k in ("job2", "duckdb", "arrow"))
     figures = {
         "rows": rows,

@@ -6,41 +6,42 @@ Same rules, same outputs (cleansed and quarantine Parquet), no DataFrame API in 
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-COLUMNS = [
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "country",
-    "updated_at",
-]
-LINEAGE = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
-CALLING_CODES = {
-    "US": "1",
-    "CA": "1",
-    "GB": "44",
-    "IE": "353",
-    "DE": "49",
-    "FR": "33",
-    "ES": "34",
-    "IT": "39",
-    "NL": "31",
-    "BE": "32",
-    "AU": "61",
-    "NZ": "64",
-    "MX": "52",
-    "BR": "55",
-    "IN": "91",
-    "JP": "81",
-}
+from gluerelay import datagen
+from gluerelay.glue.jobrun import script_path
+
+
+def script_constants(path: Path, names: set[str]) -> dict[str, Any]:
+    """Literal constants of a Glue script, read without importing it (that would start the engine)."""
+    constants = {}
+    for node in ast.parse(path.read_text()).body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id in names:
+            constants[target.id] = ast.literal_eval(node.value)
+    missing = names - constants.keys()
+    if missing:
+        raise LookupError(f"{path} no longer defines {sorted(missing)} as literals")
+    return constants
+
+
+# The rules' data comes from job 2 itself, so the reference cannot drift from what it is compared with.
+RULES = script_constants(
+    script_path("cleanse_customers"),
+    {"LINEAGE_COLUMNS", "CALLING_CODES", "NANP", "EMAIL_PATTERN", "COUNTRY_PATTERN"},
+)
+COLUMNS = datagen.COLUMNS
+LINEAGE: list[str] = RULES["LINEAGE_COLUMNS"]
+CALLING_CODES: dict[str, str] = RULES["CALLING_CODES"]
+NANP = ", ".join(f"'{code}'" for code in RULES["NANP"])
 
 
 def _padded(value: str, pattern: str, year: int, month: int, day: int) -> str:
@@ -83,8 +84,8 @@ def cleanse_sql(raw_glob: str, ingest_date: str) -> str:
       SELECT *, CASE
           WHEN starts_with(phone, '+') THEN digits
           WHEN starts_with(digits, '00') THEN substr(digits, 3)
-          WHEN country_u IN ('US', 'CA') AND length(digits) = 10 THEN '1' || digits
-          WHEN country_u IN ('US', 'CA') THEN digits
+          WHEN country_u IN ({NANP}) AND length(digits) = 10 THEN '1' || digits
+          WHEN country_u IN ({NANP}) THEN digits
           ELSE (CASE country_u {codes} END) || regexp_replace(digits, '^0', '')
         END AS number
       FROM parsed
@@ -97,13 +98,13 @@ def cleanse_sql(raw_glob: str, ingest_date: str) -> str:
         WHEN coalesce(id, 0) <= 0 THEN 'invalid_customer_id'
         WHEN updated_at IS NULL THEN 'missing_updated_at'
         WHEN updated IS NULL THEN 'invalid_updated_at'
-        WHEN NOT coalesce(regexp_full_match(email_l, '[a-z0-9._%+-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{{2,}}'), true)
+        WHEN NOT coalesce(regexp_matches(email_l, '{RULES["EMAIL_PATTERN"]}'), true)
           THEN 'invalid_email'
         WHEN phone IS NOT NULL AND NOT coalesce(regexp_full_match(number, '1[0-9]{{10}}|[2-9][0-9]{{7,14}}'), false)
           THEN 'invalid_phone'
         WHEN date_of_birth IS NOT NULL AND NOT coalesce(dob BETWEEN DATE '1900-01-01' AND DATE '{ingest_date}', false)
           THEN 'invalid_date_of_birth'
-        WHEN NOT coalesce(regexp_full_match(country_u, '[A-Z]{{2}}'), true) THEN 'invalid_country'
+        WHEN NOT coalesce(regexp_matches(country_u, '{RULES["COUNTRY_PATTERN"]}'), true) THEN 'invalid_country'
       END AS quarantine_reason,
       {", ".join(f"raw_{c}" for c in COLUMNS)}
     FROM phoned;

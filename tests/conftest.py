@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,12 @@ from gluerelay import datagen
 from gluerelay.glue import engine
 from gluerelay.glue.jobrun import GLUE_JOBS_DIR
 from gluerelay.glue.runner import SHIM_DIR
+
+needs_sqlite_jdbc_driver = pytest.mark.skipif(
+    engine.selected_engine() == "pyspark" and not os.environ.get("GLUERELAY_SPARK_JARS"),
+    reason="PySpark reads SQLite through JDBC: set GLUERELAY_SPARK_JARS to the sqlite-jdbc jar "
+    "(Debian: libxerial-sqlite-jdbc-java)",
+)
 
 
 @pytest.fixture(scope="session")

@@ -18,18 +18,13 @@ import pyarrow.dataset as ds
 import pytest
 
 from gluerelay import datagen
-from gluerelay.glue import engine
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import JobRunResult, run_job, script_path
 from gluerelay.local_pipeline import BucketLayout
+from tests.conftest import needs_sqlite_jdbc_driver
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 INGEST_DATE = "2026-11-24"
-needs_sqlite_jdbc_driver = pytest.mark.skipif(
-    engine.selected_engine() == "pyspark" and not os.environ.get("GLUERELAY_SPARK_JARS"),
-    reason="PySpark reads SQLite through JDBC: set GLUERELAY_SPARK_JARS to the sqlite-jdbc jar "
-    "(Debian: libxerial-sqlite-jdbc-java)",
-)
 
 
 def extract(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import pytest
 
 from gluerelay import datagen
-from gluerelay.glue import engine, jdbc
+from gluerelay.glue import jdbc
+from tests.conftest import needs_sqlite_jdbc_driver
 
 
 def test_get_resolved_options_returns_the_named_arguments(spark: Any) -> None:
@@ -29,10 +29,7 @@ def test_get_resolved_options_names_missing_arguments(spark: Any) -> None:
 
 
 @pytest.mark.spark
-@pytest.mark.skipif(
-    engine.selected_engine() == "pyspark" and not os.environ.get("GLUERELAY_SPARK_JARS"),
-    reason="PySpark reads SQLite through JDBC: set GLUERELAY_SPARK_JARS to the sqlite-jdbc jar",
-)
+@needs_sqlite_jdbc_driver
 def test_jdbc_dynamic_frame_reads_the_table_behind_a_glue_connection(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
