@@ -51,8 +51,12 @@ test: lint check-template ## Every check and test (lint, types, template, unit, 
 	$(BIN)/pytest
 
 .PHONY: test-spark
+# The SQLite JDBC driver for PySpark's JDBC reads (Debian: apt-get install libxerial-sqlite-jdbc-java).
+SQLITE_JDBC_JAR ?= $(wildcard /usr/share/java/sqlite-jdbc.jar)
+
 test-spark: $(SPARK_STAMP) ## The engine tests again on real PySpark 3.5 (needs Java 17)
-	ETL_ENGINE=pyspark SPARK_LOCAL_IP=127.0.0.1 $(BIN)/pytest -m spark
+	GLUERELAY_SPARK_JARS=$${GLUERELAY_SPARK_JARS:-$(SQLITE_JDBC_JAR)} ETL_ENGINE=pyspark SPARK_LOCAL_IP=127.0.0.1 \
+		$(BIN)/pytest -m spark
 
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks → bench/results/latest.json and BENCHMARKS.md

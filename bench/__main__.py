@@ -124,14 +124,22 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
     )
     duck = [sys.executable, "-m", "bench.duckdb_cleanse", str(raw), str(WORK / "duckdb-out"), INGEST_DATE]
     arrow = [sys.executable, "-m", "bench.arrow_copy", str(raw), str(WORK / "arrow-out")]
+    startup = [sys.executable, "-c", "from gluerelay.glue import engine; engine.session()"]
     contenders = {
         "job1": Contender("job 1 extract_customers (sqlframe/DuckDB)", "landed CSV → raw CSV + lineage", []),
         "job2": Contender("job 2 cleanse_customers (sqlframe/DuckDB)", "the Glue script, unmodified", []),
         "duckdb": Contender("job 2 transform, hand-written DuckDB SQL", "same rules and outputs", []),
         "arrow": Contender("pyarrow CSV → Parquet copy", "I/O floor, no transform", []),
+        "startup": Contender("local engine start-up", "Python, imports, DuckDB and httpfs; no data", []),
     }
     for attempt in range(repeat):
-        for key, argv in (("job1", job1), ("job2", job2), ("duckdb", duck), ("arrow", arrow)):
+        for key, argv in (
+            ("job1", job1),
+            ("job2", job2),
+            ("duckdb", duck),
+            ("arrow", arrow),
+            ("startup", startup),
+        ):
             sample, printed = measure(argv)
             contenders[key].samples.append(sample)
             if key == "duckdb":
@@ -142,11 +150,16 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
             )
     summary = json.loads((bucket / "summaries" / "bench" / "cleanse_customers.json").read_text())
     same_work(summary, reference_outcomes)
-    job2_s, duck_s, arrow_s = (contenders[k].median_seconds for k in ("job2", "duckdb", "arrow"))
+    # From the medians as recorded (3 decimals), so the report's tables agree with each other.
+    job2_s, duck_s, arrow_s, startup_s = (
+        round(contenders[k].median_seconds, 3) for k in ("job2", "duckdb", "arrow", "startup")
+    )
     figures = {
         "rows": rows,
-        "job1_rows_per_second": round(rows / contenders["job1"].median_seconds),
+        "job1_rows_per_second": round(rows / round(contenders["job1"].median_seconds, 3)),
         "job2_rows_per_second": round(rows / job2_s),
+        "job2_rows_per_second_after_startup": round(rows / (job2_s - startup_s)),
+        "duckdb_rows_per_second": round(rows / duck_s),
         "job2_vs_duckdb_ratio": round(job2_s / duck_s, 2),
         "job2_vs_io_floor_ratio": round(job2_s / arrow_s, 2),
         "job2_peak_rss_mib": round(contenders["job2"].peak_rss_mib),
@@ -197,10 +210,11 @@ def render(result: dict[str, Any]) -> str:
         "| contender | what | median s | rows/s | peak RSS MiB |",
         "|---|---|---:|---:|---:|",
     ]
-    for contender in contenders.values():
+    for key, contender in contenders.items():
         seconds = float(contender["median_seconds"])
+        rate = "n/a" if key == "startup" else f"{rows / seconds:,.0f}"
         lines.append(
-            f"| {contender['name']} | {contender['what']} | {seconds:.2f} | {rows / seconds:,.0f} | "
+            f"| {contender['name']} | {contender['what']} | {seconds:.2f} | {rate} | "
             f"{contender['peak_rss_mib']} |"
         )
     goals = GOALS
@@ -237,6 +251,25 @@ def render(result: dict[str, Any]) -> str:
         f"Job 1 (landed CSV → raw CSV): {figures['job1_rows_per_second']:,} rows/s.",
         "",
         f"Job 2's own summary for this input: {json.dumps(figures['job2_summary'])}.",
+        "",
+        "### Reading the goals",
+        "",
+        f"The same rules hand-written in DuckDB SQL run at {figures['duckdb_rows_per_second']:,} rows/s. "
+        + (
+            "That is itself below the throughput goal: the cost is in the rules and the machine "
+            "(2 cores), not in the DataFrame layer, which adds "
+            f"{(figures['job2_vs_duckdb_ratio'] - 1) * 100:.0f}%. "
+            if figures["duckdb_rows_per_second"] < goals["job2_rows_per_second"]
+            else ""
+        )
+        + "Compared with the research prototype behind the goal, job 2 also trims every value with a "
+        "whitespace regex, accepts three date formats, normalises phones to E.164 for 16 countries, gives "
+        "every rejected row a reason and keeps its raw values, and breaks dedup ties on every column "
+        "(a sort over 8 keys). "
+        f"Without the {contenders['startup']['median_seconds']:.2f} s of process and engine start-up "
+        f"(measured above), job 2 runs at {figures['job2_rows_per_second_after_startup']:,} rows/s. "
+        "DuckDB is capped at the local engine's memory limit (`GLUERELAY_ENGINE_MEMORY_LIMIT`, default "
+        "512MB) and spills past it, for both job 2 and the SQL reference.",
         "",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import duckdb
 
 from gluerelay import datagen
+from gluerelay.glue.engine import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
 from gluerelay.glue.jobrun import script_path
 
 
@@ -121,7 +123,8 @@ def run(raw_dir: str, out_dir: str, ingest_date: str) -> dict[str, int]:
     out = Path(out_dir)
     (out / "cleansed").mkdir(parents=True, exist_ok=True)
     (out / "quarantine").mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect()
+    # The same memory cap as the local engine gives job 2, so the two are compared like for like.
+    conn = duckdb.connect(config={"memory_limit": os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)})
     conn.execute(cleanse_sql(f"{raw_dir.rstrip('/')}/*.csv", ingest_date))
     cleansed_columns = ", ".join(
         [

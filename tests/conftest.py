@@ -22,6 +22,11 @@ needs_sqlite_jdbc_driver = pytest.mark.skipif(
     reason="PySpark reads SQLite through JDBC: set GLUERELAY_SPARK_JARS to the sqlite-jdbc jar "
     "(Debian: libxerial-sqlite-jdbc-java)",
 )
+needs_s3_filesystem = pytest.mark.skipif(
+    engine.selected_engine() == "pyspark",
+    reason="local PySpark has no s3:// filesystem (Glue has EMRFS; hadoop-aws is not part of pyspark); "
+    "the S3 path is covered on the default engine",
+)
 
 
 @pytest.fixture(scope="session")

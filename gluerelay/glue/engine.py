@@ -12,6 +12,7 @@ import importlib
 import os
 import shutil
 import sys
+import tempfile
 import types
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,8 @@ from urllib.parse import urlparse
 ENGINE_ENV = "ETL_ENGINE"
 EngineName = Literal["sqlframe", "pyspark"]
 ENGINES: tuple[EngineName, ...] = ("sqlframe", "pyspark")
+MEMORY_LIMIT_ENV = "GLUERELAY_ENGINE_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "512MB"
 
 # Spark settings that Glue 5.0 jobs want locally too (see DESIGN.md §6).
 SPARK_LOCAL_CONF = {
@@ -78,10 +81,12 @@ def _start_sqlframe() -> Any:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "extension_directory": str(_extension_directory()),
+            # A Glue worker's memory is its own; locally jobs share a laptop, so DuckDB spills past this.
+            "memory_limit": os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT),
+            "temp_directory": str(Path(tempfile.gettempdir()) / "gluerelay-duckdb"),
         }
     )
-    for name in ("httpfs", "sqlite", "postgres"):
-        _load_extension(conn, name)
+    load_extension(conn, "httpfs")  # sqlite and postgres load on the first JDBC read
     _configure_s3(conn)
     sqlframe.activate("duckdb", conn=conn)
     sqlframe_adapter.install()
@@ -99,7 +104,7 @@ def _extension_directory() -> Path:
     return directory
 
 
-def _load_extension(conn: Any, name: str) -> None:
+def load_extension(conn: Any, name: str) -> None:
     """Install a DuckDB extension from its PyPI wheel: no download from extensions.duckdb.org."""
     import duckdb
 

@@ -104,6 +104,7 @@ def read_table(spark: Any, connection_type: str, options: dict[str, str]) -> Any
     alias = f"src_{uuid.uuid4().hex[:12]}"
     view = f"_gluerelay_jdbc_{alias}"
     target = database.target.replace("'", "''")
+    engine.load_extension(conn, database.kind)
     try:
         conn.execute(f"ATTACH '{target}' AS {alias} (TYPE {database.kind}, READ_ONLY)")
         # A view of the main schema: sqlframe resolves the columns of main objects only.

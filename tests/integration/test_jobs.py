@@ -21,7 +21,7 @@ from gluerelay import datagen
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import JobRunResult, run_job, script_path
 from gluerelay.local_pipeline import BucketLayout
-from tests.conftest import needs_sqlite_jdbc_driver
+from tests.conftest import needs_s3_filesystem, needs_sqlite_jdbc_driver
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 INGEST_DATE = "2026-11-24"
@@ -237,6 +237,7 @@ def s3_endpoint() -> Iterator[dict[str, str]]:
     server.stop()
 
 
+@needs_s3_filesystem
 def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
     # Given a bucket with an export landed in it
     s3 = boto3.client("s3")
