@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
-CODE := gluerelay glue bench tests
+CODE := gluerelay glue bench tests functions
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; gluerelay needs Python 3.11 (as Lambda python3.11 and Glue 5.0)"; exit 1; }

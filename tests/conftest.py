@@ -17,6 +17,11 @@ from gluerelay.glue import engine
 from gluerelay.glue.jobrun import GLUE_JOBS_DIR
 from gluerelay.glue.runner import SHIM_DIR
 
+# The Lambda functions' Powertools settings in tests: no X-Ray daemon here, metrics under one namespace.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "gluerelay")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gluerelay")
+
 needs_sqlite_jdbc_driver = pytest.mark.skipif(
     engine.selected_engine() == "pyspark" and not os.environ.get("GLUERELAY_SPARK_JARS"),
     reason="PySpark reads SQLite through JDBC: set GLUERELAY_SPARK_JARS to the sqlite-jdbc jar "

@@ -25,7 +25,7 @@ latest updated_at (ties broken by the other columns, so the choice is determinis
 
 Outputs, all under ``ingest_date=<date>/run_id=<run>/`` so a re-run replaces only its own output:
 cleansed Parquet, quarantined rows (raw values + reason) as Parquet, and a summary at
-``<summary_path>/<run_id>/cleanse_customers.json`` that reconciles:
+``<summary_path>/<run_id>/<JOB_NAME>.json`` (the Glue job's name) that reconciles:
 rows_read = rows_written + rows_quarantined + duplicates_removed.
 """
 
@@ -353,7 +353,8 @@ def run(spark: SparkSession, args: dict[str, str]) -> dict[str, object]:
         "started_at": started.isoformat(),
         "completed_at": datetime.now(UTC).isoformat(),
     }
-    write_text(f"{args['summary_path'].rstrip('/')}/{run_id}/{JOB}.json", json.dumps(summary, indent=2))
+    summary_uri = f"{args['summary_path'].rstrip('/')}/{run_id}/{args['JOB_NAME']}.json"
+    write_text(summary_uri, json.dumps(summary, indent=2))
     return summary
 
 

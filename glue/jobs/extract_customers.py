@@ -14,7 +14,8 @@ Job arguments:
 
 Output: ``<raw_path>/ingest_date=<date>/run_id=<run>/`` as CSV with a header, every value exactly as read
 (no trimming, no reformatting), plus lineage columns.
-Summary: ``<summary_path>/<run_id>/extract_customers.json``.
+Summary: ``<summary_path>/<run_id>/<JOB_NAME>.json`` (the Glue job's name, which Glue passes as --JOB_NAME),
+where the control plane reads the step's row counts.
 """
 
 from __future__ import annotations
@@ -222,12 +223,14 @@ def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) ->
         "started_at": started.isoformat(),
         "completed_at": datetime.now(UTC).isoformat(),
     }
-    write_text(summary_uri(args["summary_path"], args["run_id"]), json.dumps(summary, indent=2))
+    write_text(
+        summary_uri(args["summary_path"], args["run_id"], args["JOB_NAME"]), json.dumps(summary, indent=2)
+    )
     return summary
 
 
-def summary_uri(summary_path: str, run_id: str) -> str:
-    return f"{summary_path.rstrip('/')}/{run_id}/{JOB}.json"
+def summary_uri(summary_path: str, run_id: str, job_name: str) -> str:
+    return f"{summary_path.rstrip('/')}/{run_id}/{job_name}.json"
 
 
 def main() -> None:

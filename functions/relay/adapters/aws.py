@@ -1,0 +1,214 @@
+"""Glue, Step Functions and S3 behind the control plane's ports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from relay.errors import (
+    ConcurrentRunsExceededException,
+    CrawlerRunningError,
+    ExecutionAlreadyExistsError,
+    NotFoundError,
+    TaskAlreadyClosedError,
+)
+from relay.models import Crawl, CrawlerStatus, JobRun
+
+# Step Functions limits: error ≤ 256 characters, cause ≤ 32,768.
+MAX_ERROR = 256
+MAX_CAUSE = 32_768
+FIND_JOB_RUN_PAGES = 3
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class GlueService:
+    def __init__(self, client: Any) -> None:
+        self._glue = client
+
+    def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
+        try:
+            return str(self._glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"])
+        except ClientError as e:
+            if _code(e) == "ConcurrentRunsExceededException":
+                raise ConcurrentRunsExceededException(str(e)) from e
+            if _code(e) == "EntityNotFoundException":
+                raise NotFoundError(f"Glue job {job_name} does not exist") from e
+            raise
+
+    def get_job_run(self, job_name: str, run_id: str) -> JobRun:
+        try:
+            run = self._glue.get_job_run(JobName=job_name, RunId=run_id, PredecessorsIncluded=False)["JobRun"]
+        except ClientError as e:
+            if _code(e) == "EntityNotFoundException":
+                raise NotFoundError(f"Glue job run {job_name}/{run_id} does not exist") from e
+            raise
+        return self._job_run(run)
+
+    def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
+        kwargs: dict[str, Any] = {"JobName": job_name}
+        for _ in range(FIND_JOB_RUN_PAGES):
+            try:
+                page = self._glue.get_job_runs(**kwargs)
+            except ClientError as e:
+                if _code(e) == "EntityNotFoundException":
+                    return None
+                raise
+            for run in page.get("JobRuns", []):
+                given = run.get("Arguments", {})
+                if all(given.get(k) == v for k, v in arguments.items()):
+                    return self._job_run(run)
+            if not page.get("NextToken"):
+                return None
+            kwargs["NextToken"] = page["NextToken"]
+        return None
+
+    @staticmethod
+    def _job_run(run: dict[str, Any]) -> JobRun:
+        return JobRun(
+            job_name=run["JobName"],
+            run_id=run["Id"],
+            state=run["JobRunState"],
+            arguments=run.get("Arguments", {}),
+            started_on=run.get("StartedOn"),
+            completed_on=run.get("CompletedOn"),
+            execution_time_seconds=run.get("ExecutionTime"),
+            dpu_seconds=run.get("DPUSeconds"),
+            error_message=run.get("ErrorMessage"),
+        )
+
+    def start_crawler(self, crawler: str) -> None:
+        try:
+            self._glue.start_crawler(Name=crawler)
+        except ClientError as e:
+            if _code(e) == "CrawlerRunningException":
+                raise CrawlerRunningError(f"crawler {crawler} is already running") from e
+            if _code(e) == "EntityNotFoundException":
+                raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
+            raise
+
+    def get_crawler(self, crawler: str) -> CrawlerStatus:
+        try:
+            found = self._glue.get_crawler(Name=crawler)["Crawler"]
+        except ClientError as e:
+            if _code(e) == "EntityNotFoundException":
+                raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
+            raise
+        last = found.get("LastCrawl") or {}
+        return CrawlerStatus(
+            name=crawler,
+            state=found.get("State", "READY"),
+            last_crawl_status=last.get("Status"),
+            last_crawl_started=last.get("StartTime"),
+            last_crawl_error=last.get("ErrorMessage"),
+        )
+
+    def recent_crawls(self, crawler: str) -> list[Crawl]:
+        try:
+            crawls = self._glue.list_crawls(CrawlerName=crawler, MaxResults=20).get("Crawls", [])
+        except ClientError as e:
+            if _code(e) == "EntityNotFoundException":
+                raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
+            raise
+        return [
+            Crawl(
+                crawl_id=c.get("CrawlId"),
+                state=c.get("State", "RUNNING"),
+                started_on=c.get("StartTime"),
+                completed_on=c.get("EndTime"),
+                error_message=c.get("ErrorMessage"),
+                summary=c.get("Summary"),
+            )
+            for c in crawls
+        ]
+
+
+class StepFunctionsService:
+    def __init__(self, client: Any, state_machine_arn: str | None = None) -> None:
+        self._sfn = client
+        self._state_machine_arn = state_machine_arn
+
+    def send_success(self, token: str, output: dict[str, Any]) -> None:
+        self._closing(
+            lambda: self._sfn.send_task_success(taskToken=token, output=json.dumps(output, default=str))
+        )
+
+    def send_failure(self, token: str, error: str, cause: str) -> None:
+        self._closing(
+            lambda: self._sfn.send_task_failure(
+                taskToken=token, error=error[:MAX_ERROR], cause=cause[:MAX_CAUSE]
+            )
+        )
+
+    @staticmethod
+    def _closing(call: Any) -> None:
+        try:
+            call()
+        except ClientError as e:
+            if _code(e) in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}:
+                raise TaskAlreadyClosedError(f"{_code(e)}: {e}") from e
+            raise
+
+    def _require_arn(self) -> str:
+        if not self._state_machine_arn:
+            raise ValueError("this function has no STATE_MACHINE_ARN")
+        return self._state_machine_arn
+
+    def start_execution(self, name: str, execution_input: dict[str, Any]) -> str:
+        try:
+            return str(
+                self._sfn.start_execution(
+                    stateMachineArn=self._require_arn(), name=name, input=json.dumps(execution_input)
+                )["executionArn"]
+            )
+        except ClientError as e:
+            if _code(e) == "ExecutionAlreadyExists":
+                raise ExecutionAlreadyExistsError(f"execution {name} exists") from e
+            raise
+
+    def execution_exists(self, name: str) -> bool:
+        # arn:<partition>:states:<region>:<account>:stateMachine:<machine> → …:execution:<machine>:<name>
+        prefix, _, machine = self._require_arn().rpartition(":stateMachine:")
+        try:
+            self._sfn.describe_execution(executionArn=f"{prefix}:execution:{machine}:{name}")
+        except ClientError as e:
+            if _code(e) == "ExecutionDoesNotExist":
+                return False
+            raise
+        return True
+
+
+class DataBucketService:
+    def __init__(self, client: Any, bucket: str, summary_prefix: str, manifest_prefix: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
+        self._summaries = summary_prefix.strip("/")
+        self._manifests = manifest_prefix.strip("/")
+
+    def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None:
+        key = f"{self._summaries}/{run_id}/{job_name}.json"
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if _code(e) in {"NoSuchKey", "404"}:
+                return None
+            raise
+        try:
+            summary = json.loads(body)
+        except ValueError:
+            return None
+        return summary if isinstance(summary, dict) else None
+
+    def write_manifest(self, run_id: str, uris: list[str]) -> str:
+        key = f"{self._manifests}/{run_id}.json"
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=json.dumps({"run_id": run_id, "uris": uris}).encode(),
+            ContentType="application/json",
+        )
+        return f"s3://{self._bucket}/{key}"

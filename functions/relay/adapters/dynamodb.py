@@ -1,0 +1,283 @@
+"""The control-plane table (DynamoDB): steps, crawler leases and landed-object claims.
+
+Keys (one table, ``pk``/``sk``):
+  RUN#<run_id>            RUN             the run (written by the state machine itself)
+  RUN#<run_id>            STEP#<step>     a step: token, status, Glue run id, outcome
+  CRAWLER#<name>          LEASE           a crawler's owners, waiters and version
+  OBJECT#<bucket>/<key>#<etag>  OBJECT    the run that processes a landed object (expires by TTL)
+Active (OPEN or COMPLETING) steps carry ``active_pk`` so the sparse index ``ActiveSteps`` lists them by
+``opened_at`` for the sweeper.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from relay.errors import ConditionFailedError
+from relay.models import (
+    LandedObject,
+    Lease,
+    LeaseState,
+    Outcome,
+    Step,
+    StepKind,
+    StepRef,
+    StepRequest,
+    StepStatus,
+)
+
+ACTIVE = "ACTIVE"
+ACTIVE_INDEX = "ActiveSteps"
+
+
+def _conditional(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+class ControlTable:
+    """StepStore, LeaseStore and ObjectLedger over one DynamoDB table (a boto3 ``Table`` resource)."""
+
+    def __init__(self, table: Any, claim_ttl: timedelta = timedelta(days=30)) -> None:
+        self._table = table
+        self._claim_ttl = claim_ttl
+
+    # --- steps ---
+
+    def open_step(self, request: StepRequest, now: datetime) -> Step:
+        item = self._table.update_item(
+            Key={"pk": f"RUN#{request.run_id}", "sk": f"STEP#{request.step}"},
+            UpdateExpression=(
+                "SET run_id = :run, step = :step, kind = :kind, #resource = :resource, #status = :open, "
+                "#token = :token, opened_at = :now, active_pk = :active "
+                "REMOVE glue_run_id, outcome_json, closed_at, repaired_by, #error ADD attempt :one"
+            ),
+            ExpressionAttributeNames={
+                "#resource": "resource",
+                "#status": "status",
+                "#token": "token",
+                "#error": "error",
+            },
+            ExpressionAttributeValues={
+                ":run": request.run_id,
+                ":step": request.step,
+                ":kind": request.kind.value,
+                ":resource": request.name,
+                ":open": StepStatus.OPEN.value,
+                ":token": request.token,
+                ":now": _iso(now),
+                ":active": ACTIVE,
+                ":one": 1,
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return self._step(item)
+
+    def get_step(self, ref: StepRef) -> Step | None:
+        item = self._table.get_item(
+            Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"}, ConsistentRead=True
+        ).get("Item")
+        return self._step(item) if item else None
+
+    def record_glue_run(self, ref: StepRef, attempt: int, glue_run_id: str) -> None:
+        self._update_attempt(ref, attempt, "SET glue_run_id = :id", {":id": glue_run_id})
+
+    def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None:
+        self._update_attempt(
+            ref,
+            attempt,
+            "SET #status = :failed, #error = :error, closed_at = :now REMOVE active_pk",
+            {":failed": StepStatus.START_FAILED.value, ":error": error[:2000], ":now": _iso(now)},
+            {"#status": "status", "#error": "error"},
+        )
+
+    def begin_completion(
+        self, step: Step, outcome: Outcome, now: datetime, repaired_by: str | None = None
+    ) -> Step:
+        values: dict[str, Any] = {
+            ":completing": StepStatus.COMPLETING.value,
+            ":open": StepStatus.OPEN.value,
+            ":token": step.token,
+            ":outcome": outcome.model_dump_json(),
+        }
+        update = "SET #status = :completing, outcome_json = :outcome"
+        if repaired_by:
+            update += ", repaired_by = :repaired_by"
+            values[":repaired_by"] = repaired_by
+        try:
+            item = self._table.update_item(
+                Key={"pk": f"RUN#{step.run_id}", "sk": f"STEP#{step.step}"},
+                UpdateExpression=update,
+                ConditionExpression="#status = :open AND #token = :token",
+                ExpressionAttributeNames={"#status": "status", "#token": "token"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as e:
+            if _conditional(e):
+                raise ConditionFailedError(f"step {step.run_id}/{step.step} is no longer open") from e
+            raise
+        return self._step(item)
+
+    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
+        self._table.update_item(
+            Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"},
+            UpdateExpression="SET #status = :status, closed_at = :now REMOVE active_pk",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": status.value, ":now": _iso(now)},
+        )
+
+    def active_steps(self, opened_before: datetime) -> list[Step]:
+        steps: list[Step] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": "active_pk = :active AND opened_at < :before",
+            "ExpressionAttributeValues": {":active": ACTIVE, ":before": _iso(opened_before)},
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            steps += [self._step(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return steps
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _update_attempt(
+        self,
+        ref: StepRef,
+        attempt: int,
+        update: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> None:
+        """Update the step only if it is still at ``attempt`` (a later retry owns it otherwise)."""
+        try:
+            self._table.update_item(
+                Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"},
+                UpdateExpression=update,
+                ConditionExpression="attempt = :attempt",
+                ExpressionAttributeValues={**values, ":attempt": attempt},
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as e:
+            if _conditional(e):
+                raise ConditionFailedError(
+                    f"step {ref.run_id}/{ref.step} moved past attempt {attempt}"
+                ) from e
+            raise
+
+    @staticmethod
+    def _step(item: dict[str, Any]) -> Step:
+        outcome = item.get("outcome_json")
+        return Step(
+            run_id=item["run_id"],
+            step=item["step"],
+            kind=StepKind(item["kind"]),
+            resource=item["resource"],
+            status=StepStatus(item["status"]),
+            token=item["token"],
+            attempt=int(item.get("attempt", 1)),
+            opened_at=datetime.fromisoformat(item["opened_at"]),
+            glue_run_id=item.get("glue_run_id"),
+            outcome=Outcome.model_validate(json.loads(outcome)) if outcome else None,
+            closed_at=_time(item.get("closed_at")),
+            repaired_by=item.get("repaired_by"),
+        )
+
+    # --- crawler leases ---
+
+    def get_lease(self, crawler: str) -> Lease:
+        item = self._table.get_item(Key={"pk": f"CRAWLER#{crawler}", "sk": "LEASE"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            return Lease(crawler=crawler)
+        return Lease(
+            crawler=crawler,
+            state=LeaseState(item["state"]),
+            owners=[StepRef.decode(v) for v in item.get("owners", [])],
+            waiters=[StepRef.decode(v) for v in item.get("waiters", [])],
+            crawl_requested_at=_time(item.get("crawl_requested_at")),
+            version=int(item["version"]),
+        )
+
+    def put_lease(self, lease: Lease, expected_version: int) -> None:
+        item: dict[str, Any] = {
+            "pk": f"CRAWLER#{lease.crawler}",
+            "sk": "LEASE",
+            "state": lease.state.value,
+            "owners": [ref.encode() for ref in lease.owners],
+            "waiters": [ref.encode() for ref in lease.waiters],
+            "version": lease.version,
+        }
+        if lease.crawl_requested_at:
+            item["crawl_requested_at"] = _iso(lease.crawl_requested_at)
+        condition = "version = :expected"
+        if expected_version == 0:
+            condition = "attribute_not_exists(pk) OR version = :expected"
+        try:
+            self._table.put_item(
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":expected": expected_version},
+            )
+        except ClientError as e:
+            if _conditional(e):
+                raise ConditionFailedError(
+                    f"lease of {lease.crawler} changed since version {expected_version}"
+                ) from e
+            raise
+
+    # --- landed-object claims ---
+
+    @staticmethod
+    def _object_key(obj: LandedObject) -> dict[str, str]:
+        return {"pk": f"OBJECT#{obj.bucket}/{obj.key}#{obj.etag}", "sk": "OBJECT"}
+
+    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> str | None:
+        try:
+            self._table.put_item(
+                Item={
+                    **self._object_key(obj),
+                    "run_id": run_id,
+                    "uri": obj.uri,
+                    "claimed_at": _iso(now),
+                    "expires_at": int((now + self._claim_ttl).timestamp()),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR run_id = :run",
+                ExpressionAttributeValues={":run": run_id},
+            )
+        except ClientError as e:
+            if not _conditional(e):
+                raise
+            item = self._table.get_item(Key=self._object_key(obj), ConsistentRead=True).get("Item") or {}
+            return str(item.get("run_id", "")) or None
+        return None
+
+    def claimed_at(self, obj: LandedObject) -> datetime | None:
+        item = self._table.get_item(Key=self._object_key(obj), ConsistentRead=True).get("Item")
+        return _time(item.get("claimed_at")) if item else None
+
+    def take_over(self, obj: LandedObject, from_run: str, to_run: str, now: datetime) -> bool:
+        try:
+            self._table.update_item(
+                Key=self._object_key(obj),
+                UpdateExpression="SET run_id = :to, claimed_at = :now",
+                ConditionExpression="run_id = :from",
+                ExpressionAttributeValues={":to": to_run, ":from": from_run, ":now": _iso(now)},
+            )
+        except ClientError as e:
+            if _conditional(e):
+                return False
+            raise
+        return True

@@ -1,0 +1,42 @@
+"""Builds the control plane's adapters from a function's settings: boto3 clients once per container."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from relay.adapters.aws import DataBucketService, GlueService, StepFunctionsService
+from relay.adapters.dynamodb import ControlTable
+from relay.logic.steps import ControlPlane
+from relay.settings import ArrivalSettings, GlueEventSettings, _Settings
+
+# Standard retry mode: throttling and 5xx are retried with backoff before our code sees them.
+BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.client(service, config=BOTO_CONFIG)
+
+
+@cache
+def table(name: str) -> Any:
+    return boto3.resource("dynamodb", config=BOTO_CONFIG).Table(name)
+
+
+def control_plane(settings: _Settings) -> ControlPlane:
+    store = ControlTable(table(settings.table_name))
+    bucket_name = getattr(settings, "data_bucket", "")
+    summary_prefix = settings.summary_prefix if isinstance(settings, GlueEventSettings) else "summaries"
+    manifest_prefix = settings.manifest_prefix if isinstance(settings, ArrivalSettings) else "manifests"
+    machine = settings.state_machine_arn if isinstance(settings, ArrivalSettings) else None
+    return ControlPlane(
+        steps=store,
+        leases=store,
+        glue=GlueService(client("glue")),
+        workflow=StepFunctionsService(client("stepfunctions"), machine),
+        bucket=DataBucketService(client("s3"), bucket_name, summary_prefix, manifest_prefix),
+    )

@@ -1,0 +1,90 @@
+"""on_arrival: a batch of S3 "Object Created" events (via SQS) → one pipeline run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from relay.adapters.dynamodb import ControlTable
+from relay.adapters.wiring import control_plane, table
+from relay.errors import RelayError
+from relay.logic.arrivals import start_run_for
+from relay.models import LandedObject
+from relay.observability import logger, metrics, tracer
+from relay.settings import ArrivalSettings
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class ClaimPendingError(RelayError):
+    """Another invocation claimed this object moments ago and has not started its run yet."""
+
+
+def landed_object(body: str) -> LandedObject:
+    event = S3EventNotificationEventBridgeModel.model_validate_json(body)
+    detail = event.detail
+    return LandedObject(
+        bucket=detail.bucket.name,
+        key=detail.object.key,
+        etag=detail.object.etag,
+        size=None if detail.object.size is None else int(detail.object.size),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    settings = ArrivalSettings.from_env()
+    now = datetime.now(UTC)
+    objects: dict[str, LandedObject] = {}
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        try:
+            objects[record.message_id] = landed_object(record.body)
+        except ValidationError as e:
+            logger.warning(
+                "not an S3 Object Created event; skipped",
+                extra={"message_id": record.message_id, "reason": str(e)[:500]},
+            )
+            metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
+    plane = control_plane(settings)
+    ledger = ControlTable(table(settings.table_name), timedelta(days=settings.claim_ttl_days))
+    result = start_run_for(
+        list(objects.values()),
+        ledger,
+        plane.workflow,
+        plane.bucket,
+        now,
+        ingest_date=now.strftime("%Y-%m-%d"),
+        orphan_after=timedelta(seconds=settings.orphan_claim_seconds),
+    )
+    logger.info(
+        "arrivals processed",
+        extra={
+            "run_id": result.run_id,
+            "started": result.started,
+            "objects": len(result.objects),
+            "duplicates": len(result.duplicates),
+            "retry": len(result.retry),
+        },
+    )
+    metrics.add_metric(name="ObjectsAccepted", unit=MetricUnit.Count, value=len(result.objects))
+    metrics.add_metric(name="DuplicateObjects", unit=MetricUnit.Count, value=len(result.duplicates))
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=int(result.started))
+    retry = set(result.retry)
+
+    def record_handler(record: SQSRecord) -> None:
+        if objects.get(record.message_id) in retry:
+            raise ClaimPendingError(f"{objects[record.message_id].uri} is claimed by a run not started yet")
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

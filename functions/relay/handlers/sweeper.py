@@ -1,0 +1,42 @@
+"""sweeper: on a schedule, repairs steps whose Glue event was lost and measures the stuck ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from relay.adapters.wiring import control_plane
+from relay.logic.steps import sweep
+from relay.observability import logger, metrics, tracer
+from relay.settings import SweeperSettings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = SweeperSettings.from_env()
+    report = sweep(
+        control_plane(settings),
+        datetime.now(UTC),
+        repair_after=timedelta(seconds=settings.repair_after_seconds),
+        stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+    )
+    metrics.add_metric(name="StuckSteps", unit=MetricUnit.Count, value=report.stuck_steps)
+    metrics.add_metric(
+        name="OldestOpenStepAgeSeconds", unit=MetricUnit.Seconds, value=report.oldest_open_seconds
+    )
+    metrics.add_metric(name="StepsRepaired", unit=MetricUnit.Count, value=len(report.repaired))
+    for repair in report.repaired:
+        logger.warning("step repaired", extra={"repair": repair})
+    result = {
+        "examined": report.examined,
+        "repaired": report.repaired,
+        "stuck_steps": report.stuck_steps,
+        "oldest_open_seconds": report.oldest_open_seconds,
+    }
+    logger.info("sweep done", extra=result)
+    return result

@@ -1,0 +1,182 @@
+"""Crawler steps: one crawl at a time per crawler, shared by every run that needs it.
+
+Crawlers carry no run id, allow one crawl at a time and bill 10 minutes per crawl. Each crawler has a
+lease (DynamoDB, versioned conditional writes): the running crawl's *owners* complete when it ends; runs
+that arrive meanwhile *wait* and become the owners of one follow-up crawl. A crawler step therefore
+completes only after a crawl that started after its data was written, and a failed crawl fails exactly
+the steps it served.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from relay.errors import ConditionFailedError, CrawlerRunningError
+from relay.models import Crawl, CrawlerStateChange, Lease, LeaseState, Outcome, StepRef
+from relay.observability import logger
+from relay.ports import Glue, LeaseStore
+
+MAX_LEASE_ATTEMPTS = 10
+# An event whose crawl started this long before our request belongs to an earlier crawl.
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+def request_crawl(ref: StepRef, crawler: str, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:
+    """Own the next crawl of ``crawler`` for this step: start one if the crawler is ours to start, else
+    wait for the running one to end."""
+    for _ in range(MAX_LEASE_ATTEMPTS):
+        lease = leases.get_lease(crawler)
+        if ref in lease.owners or ref in lease.waiters:
+            return lease  # a retried invocation: already registered
+        if lease.state == LeaseState.IDLE:
+            taken = lease.model_copy(
+                update={
+                    "state": LeaseState.CRAWLING,
+                    "owners": [ref],
+                    "waiters": [],
+                    "crawl_requested_at": now,
+                    "version": lease.version + 1,
+                }
+            )
+            try:
+                leases.put_lease(taken, lease.version)
+            except ConditionFailedError:
+                continue
+            return start_crawl(taken, leases, glue)
+        waiting = lease.model_copy(update={"waiters": [*lease.waiters, ref], "version": lease.version + 1})
+        try:
+            leases.put_lease(waiting, lease.version)
+        except ConditionFailedError:
+            continue
+        return waiting
+    raise ConditionFailedError(f"lease of crawler {crawler} is contended; retry")
+
+
+def start_crawl(lease: Lease, leases: LeaseStore, glue: Glue) -> Lease:
+    """Start the crawl a CRAWLING lease promises; if someone else's crawl runs, await its end instead."""
+    try:
+        glue.start_crawler(lease.crawler)
+    except CrawlerRunningError:
+        awaiting = lease.model_copy(
+            update={"state": LeaseState.AWAITING_FOREIGN, "version": lease.version + 1}
+        )
+        leases.put_lease(awaiting, lease.version)
+        logger.info(
+            "crawler busy with a crawl we did not start; ours follows", extra={"crawler": lease.crawler}
+        )
+        return awaiting
+    return lease
+
+
+def crawl_started_at(detail: CrawlerStateChange) -> datetime | None:
+    """When the crawl an event reports started: completionDate minus its running time."""
+    if not detail.completion_date or not detail.running_time_seconds:
+        return None
+    try:
+        completed = datetime.fromisoformat(detail.completion_date.replace("Z", "+00:00"))
+        return completed - timedelta(seconds=float(detail.running_time_seconds))
+    except ValueError:
+        return None
+
+
+def event_outcome(detail: CrawlerStateChange) -> Outcome:
+    if detail.state == "Succeeded":
+        return Outcome(
+            succeeded=True,
+            facts={
+                "crawler": detail.crawler_name,
+                "crawl_state": "SUCCEEDED",
+                "completed_on": detail.completion_date,
+                "duration_seconds": _number(detail.running_time_seconds),
+                "tables": {
+                    "created": _number(detail.tables_created),
+                    "updated": _number(detail.tables_updated),
+                    "deleted": _number(detail.tables_deleted),
+                },
+                "partitions": {
+                    "created": _number(detail.partitions_created),
+                    "updated": _number(detail.partitions_updated),
+                    "deleted": _number(detail.partitions_deleted),
+                },
+                "warning": detail.warning_message or None,
+            },
+        )
+    return Outcome(
+        succeeded=False,
+        facts={"crawler": detail.crawler_name, "crawl_state": "FAILED"},
+        error="GlueCrawlFailed",
+        cause=f"crawler {detail.crawler_name} failed: "
+        f"{detail.error_message or detail.message or 'no message'}",
+    )
+
+
+def crawl_outcome(crawler: str, crawl: Crawl) -> Outcome:
+    """The outcome of a finished crawl as ListCrawls reports it (the sweeper's view)."""
+    facts = {
+        "crawler": crawler,
+        "crawl_id": crawl.crawl_id,
+        "crawl_state": crawl.state,
+        "completed_on": crawl.completed_on.isoformat() if crawl.completed_on else None,
+    }
+    if crawl.state == "COMPLETED":
+        return Outcome(succeeded=True, facts={**facts, "crawl_state": "SUCCEEDED"})
+    return Outcome(
+        succeeded=False,
+        facts=facts,
+        error="GlueCrawlFailed",
+        cause=f"crawler {crawler} crawl {crawl.crawl_id} {crawl.state}: "
+        f"{crawl.error_message or 'no message'}",
+    )
+
+
+def settle(lease: Lease, leases: LeaseStore) -> tuple[list[StepRef], Lease]:
+    """The crawl of a CRAWLING lease ended: its owners are released and the waiters own the next crawl.
+    Returns the released owners and the new lease (CRAWLING again if anyone waits, else IDLE)."""
+    if lease.waiters:
+        following = lease.model_copy(
+            update={
+                "owners": lease.waiters,
+                "waiters": [],
+                "state": LeaseState.CRAWLING,
+                "crawl_requested_at": None,  # set by the caller when it starts the crawl
+                "version": lease.version + 1,
+            }
+        )
+    else:
+        following = Lease(crawler=lease.crawler, version=lease.version + 1)
+    leases.put_lease(following, lease.version)
+    return lease.owners, following
+
+
+def follow_up(lease: Lease, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:
+    """Start the crawl a settled lease's new owners wait for (no-op when the lease is IDLE)."""
+    if lease.state != LeaseState.CRAWLING or not lease.owners:
+        return lease
+    stamped = lease.model_copy(update={"crawl_requested_at": now, "version": lease.version + 1})
+    leases.put_lease(stamped, lease.version)
+    return start_crawl(stamped, leases, glue)
+
+
+def promote_after_foreign(lease: Lease, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:
+    """The crawl we were waiting behind ended: owners and waiters share one crawl now."""
+    ours = lease.model_copy(
+        update={
+            "state": LeaseState.CRAWLING,
+            "owners": [*lease.owners, *lease.waiters],
+            "waiters": [],
+            "crawl_requested_at": now,
+            "version": lease.version + 1,
+        }
+    )
+    leases.put_lease(ours, lease.version)
+    return start_crawl(ours, leases, glue)
+
+
+def _number(value: str | None) -> int | float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else number

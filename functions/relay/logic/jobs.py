@@ -1,0 +1,74 @@
+"""Job steps: start a Glue job run that carries its step, and turn its end into the step's outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from relay.errors import ConcurrentRunsExceededException, RelayError
+from relay.models import JobRun, Outcome, Step, StepRef
+from relay.ports import Glue, StepStore
+
+# Job arguments that tie a job run to its step. Glue scripts ignore arguments they do not ask for.
+RUN_ID_ARG = "--run_id"
+STEP_ARG = "--gluerelay_step"
+ATTEMPT_ARG = "--gluerelay_attempt"
+
+FAILED_STATES = {"FAILED": "GlueJobFailed", "TIMEOUT": "GlueJobTimeout", "STOPPED": "GlueJobStopped"}
+SUMMARY_FIGURES = (
+    "rows_read",
+    "rows_written",
+    "rows_quarantined",
+    "quarantined_by_reason",
+    "duplicates_removed",
+)
+
+
+def job_arguments(step: Step, arguments: dict[str, str]) -> dict[str, str]:
+    return {**arguments, RUN_ID_ARG: step.run_id, STEP_ARG: step.step, ATTEMPT_ARG: str(step.attempt)}
+
+
+def start_job(step: Step, arguments: dict[str, str], store: StepStore, glue: Glue, now: datetime) -> str:
+    """Start the job run for an OPEN step (already recorded, so an instant run's event finds its token)."""
+    try:
+        glue_run_id = glue.start_job_run(step.resource, job_arguments(step, arguments))
+    except ConcurrentRunsExceededException as e:
+        store.mark_start_failed(step.ref, step.attempt, f"ConcurrentRunsExceededException: {e}", now)
+        raise
+    except RelayError as e:
+        store.mark_start_failed(step.ref, step.attempt, f"{type(e).__name__}: {e}", now)
+        raise
+    store.record_glue_run(step.ref, step.attempt, glue_run_id)
+    return glue_run_id
+
+
+def step_of(run: JobRun) -> tuple[StepRef, int] | None:
+    """The step and attempt a job run was started for, or None when gluerelay did not start it."""
+    run_id, step, attempt = (run.arguments.get(k) for k in (RUN_ID_ARG, STEP_ARG, ATTEMPT_ARG))
+    if not run_id or not step or not attempt or not attempt.isdigit():
+        return None
+    return StepRef(run_id=run_id, step=step), int(attempt)
+
+
+def job_outcome(state: str, run: JobRun, message: str | None, summary: dict[str, Any] | None) -> Outcome:
+    """SUCCEEDED → the run's facts and the job's row counts; anything else → a failure whose cause is
+    Glue's own message."""
+    facts: dict[str, Any] = {
+        "glue_run_id": run.run_id,
+        "job_state": state,
+        "started_on": run.started_on.isoformat() if run.started_on else None,
+        "completed_on": run.completed_on.isoformat() if run.completed_on else None,
+        "duration_seconds": run.execution_time_seconds,
+        "dpu_seconds": run.dpu_seconds,
+    }
+    if state == "SUCCEEDED":
+        if summary:
+            facts["rows"] = {k: summary[k] for k in SUMMARY_FIGURES if k in summary}
+        return Outcome(succeeded=True, facts=facts)
+    cause = run.error_message or message or f"Glue job run {run.run_id} ended {state}"
+    return Outcome(
+        succeeded=False,
+        facts=facts,
+        error=FAILED_STATES.get(state, "GlueJobFailed"),
+        cause=f"{run.job_name} {run.run_id} {state}: {cause}",
+    )

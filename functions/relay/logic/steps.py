@@ -1,0 +1,204 @@
+"""The control plane's three moments for a step: it starts, Glue reports its end, or the sweeper finds it.
+
+Every function returns a short verdict string: it is logged and makes tests and metrics readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from relay.errors import ConditionFailedError, NotFoundError
+from relay.logic import crawls, jobs
+from relay.logic.completion import complete, deliver
+from relay.models import (
+    CrawlerStateChange,
+    JobStateChange,
+    LeaseState,
+    Step,
+    StepKind,
+    StepRequest,
+    StepStatus,
+)
+from relay.observability import logger
+from relay.ports import DataBucket, Glue, LeaseStore, StepStore, Workflow
+
+
+@dataclass
+class ControlPlane:
+    """The ports every decision needs, bundled once per invocation."""
+
+    steps: StepStore
+    leases: LeaseStore
+    glue: Glue
+    workflow: Workflow
+    bucket: DataBucket
+
+
+def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
+    """Record the step and its token, then start Glue (in this order: an instant job's event must find
+    its token)."""
+    step = plane.steps.open_step(request, now)
+    if request.kind == StepKind.JOB:
+        glue_run_id = jobs.start_job(step, request.arguments, plane.steps, plane.glue, now)
+        return {"run_id": step.run_id, "step": step.step, "attempt": step.attempt, "glue_run_id": glue_run_id}
+    lease = crawls.request_crawl(step.ref, request.name, plane.leases, plane.glue, now)
+    role = "owner" if step.ref in lease.owners else "waiter"
+    return {"run_id": step.run_id, "step": step.step, "attempt": step.attempt, "crawl": role}
+
+
+def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> str:
+    try:
+        run = plane.glue.get_job_run(detail.job_name, detail.job_run_id)
+    except NotFoundError:
+        return "ignored: unknown job run"
+    located = jobs.step_of(run)
+    if located is None:
+        return "ignored: job run not started by gluerelay"
+    ref, attempt = located
+    step = plane.steps.get_step(ref)
+    if step is None or step.kind != StepKind.JOB:
+        return "ignored: no such step"
+    if step.attempt != attempt or step.status != StepStatus.OPEN:
+        return "ignored: step already completed or retried"
+    summary = plane.bucket.read_summary(step.run_id, detail.job_name) if detail.state == "SUCCEEDED" else None
+    outcome = jobs.job_outcome(detail.state, run, detail.message, summary)
+    return "completed" if complete(step, outcome, plane.steps, plane.workflow, now) else "duplicate"
+
+
+def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datetime) -> str:
+    lease = plane.leases.get_lease(detail.crawler_name)
+    if lease.state == LeaseState.IDLE:
+        return "ignored: no run waits for this crawler"
+    try:
+        if lease.state == LeaseState.AWAITING_FOREIGN:
+            crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
+            return "crawl started after a foreign crawl"
+        started = crawls.crawl_started_at(detail)
+        requested = lease.crawl_requested_at
+        if started and requested and started < requested - crawls.CLOCK_SKEW:
+            return "ignored: event of an earlier crawl"
+        owners, following = crawls.settle(lease, plane.leases)
+    except ConditionFailedError:
+        return "ignored: the lease changed meanwhile (a duplicate event)"
+    outcome = crawls.event_outcome(detail)
+    completed = 0
+    for ref in owners:
+        step = plane.steps.get_step(ref)
+        if step is not None and step.status == StepStatus.OPEN:
+            completed += complete(step, outcome, plane.steps, plane.workflow, now)
+    crawls.follow_up(following, plane.leases, plane.glue, now)
+    return f"completed {completed} of {len(owners)} steps; {len(following.owners)} own the next crawl"
+
+
+@dataclass
+class SweepReport:
+    examined: int = 0
+    repaired: list[str] = field(default_factory=list)
+    stuck_steps: int = 0
+    oldest_open_seconds: float = 0.0
+
+
+def sweep(plane: ControlPlane, now: datetime, repair_after: timedelta, stuck_after: timedelta) -> SweepReport:
+    """Reconcile steps whose Glue event has not arrived within ``repair_after`` against Glue's own
+    record, and count the ones still open after ``stuck_after``."""
+    report = SweepReport()
+    for step in plane.steps.active_steps(opened_before=now - repair_after):
+        report.examined += 1
+        verdict = _reconcile(step, plane, now)
+        if verdict:
+            report.repaired.append(f"{step.run_id}/{step.step}: {verdict}")
+            continue
+        age = (now - step.opened_at).total_seconds()
+        report.oldest_open_seconds = max(report.oldest_open_seconds, age)
+        if age >= stuck_after.total_seconds():
+            report.stuck_steps += 1
+    return report
+
+
+def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    """What the sweeper did for this step, or None when Glue is still working on it."""
+    if step.status == StepStatus.COMPLETING:
+        deliver(step, plane.steps, plane.workflow, now)
+        return "delivered a decided outcome"
+    if step.kind == StepKind.JOB:
+        return _reconcile_job(step, plane, now)
+    return _reconcile_crawler(step, plane, now)
+
+
+def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    try:
+        if step.glue_run_id:
+            run = plane.glue.get_job_run(step.resource, step.glue_run_id)
+        else:  # start_step stopped between StartJobRun and recording its id
+            found = plane.glue.find_job_run(
+                step.resource, {jobs.STEP_ARG: step.step, jobs.RUN_ID_ARG: step.run_id}
+            )
+            if found is None:
+                return None
+            run = found
+    except NotFoundError:
+        return None
+    if not run.terminal:
+        return None
+    state = run.state if run.state in {"SUCCEEDED", *jobs.FAILED_STATES} else "FAILED"
+    summary = plane.bucket.read_summary(step.run_id, step.resource) if state == "SUCCEEDED" else None
+    outcome = jobs.job_outcome(state, run, run.error_message, summary)
+    if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
+        return f"job run {run.run_id} {state}, event lost"
+    return None
+
+
+def _reconcile_crawler(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    # A finished crawl that started after the step opened (its data was written by then) serves it.
+    for crawl in plane.glue.recent_crawls(step.resource):
+        if crawl.state in {"RUNNING", "CANCELLING"} or crawl.started_on is None:
+            continue
+        if crawl.started_on >= step.opened_at:
+            outcome = crawls.crawl_outcome(step.resource, crawl)
+            if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
+                _release(step, plane, now)
+                return f"crawl {crawl.crawl_id} {crawl.state}, event lost"
+            return None
+    return _restart_stale_lease(step, plane, now)
+
+
+def _release(step: Step, plane: ControlPlane, now: datetime) -> None:
+    """Drop a step the sweeper completed from its lease; settle the lease when no owner is left."""
+    try:
+        lease = plane.leases.get_lease(step.resource)
+        if step.ref not in lease.owners:
+            return
+        owners = [o for o in lease.owners if o != step.ref]
+        if owners:
+            plane.leases.put_lease(
+                lease.model_copy(update={"owners": owners, "version": lease.version + 1}), lease.version
+            )
+            return
+        _, following = crawls.settle(lease, plane.leases)
+        crawls.follow_up(following, plane.leases, plane.glue, now)
+    except ConditionFailedError:
+        logger.info("lease changed while releasing a repaired step", extra={"crawler": step.resource})
+
+
+def _restart_stale_lease(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    """No crawl served the step yet. If the crawler is idle while the lease says otherwise, the event
+    that would have moved the lease on was lost: start the crawl the lease promises."""
+    status = plane.glue.get_crawler(step.resource)
+    if status.state != "READY":
+        return None
+    lease = plane.leases.get_lease(step.resource)
+    try:
+        if lease.state == LeaseState.AWAITING_FOREIGN:
+            crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
+            return "foreign crawl ended without an event; crawl started"
+        if step.ref not in lease.owners and step.ref not in lease.waiters:
+            crawls.request_crawl(step.ref, step.resource, plane.leases, plane.glue, now)
+            return "step missing from the lease; crawl requested"
+        if lease.state == LeaseState.CRAWLING and step.ref in lease.owners:
+            crawls.start_crawl(lease, plane.leases, plane.glue)
+            return "lease crawling but crawler idle; crawl restarted"
+    except ConditionFailedError:
+        return None
+    return None

@@ -1,0 +1,196 @@
+"""The control plane's data: step requests from the state machine, step and lease records, Glue events.
+
+Pydantic models at every boundary: what the state machine sends, what EventBridge delivers, what DynamoDB
+holds. Event shapes follow AWS's documentation (see ``events/`` for samples).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
+STEP_PATTERN = r"^[0-9]{2}-[a-z0-9_-]{1,60}$"
+
+
+class StepKind(StrEnum):
+    JOB = "job"
+    CRAWLER = "crawler"
+
+
+class StepStatus(StrEnum):
+    OPEN = "OPEN"  # waiting for Glue; the token is live
+    COMPLETING = "COMPLETING"  # outcome decided and stored, token being sent (the sweeper finishes it)
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    START_FAILED = "START_FAILED"  # Glue refused to start; the state machine retries or fails the run
+    CLOSED = "CLOSED"  # Step Functions stopped waiting (task timed out, execution ended)
+
+
+ACTIVE_STATUSES = (StepStatus.OPEN, StepStatus.COMPLETING)
+
+
+class StepRequest(BaseModel):
+    """The payload a ``waitForTaskToken`` state sends to start_step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: StepKind
+    name: str = Field(min_length=1, max_length=255, description="Glue job or crawler name")
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    step: str = Field(pattern=STEP_PATTERN, description="ordered step id, e.g. 01-extract")
+    token: str = Field(min_length=1, max_length=1024)
+    arguments: dict[str, str] = Field(default_factory=dict, description="job arguments of this run")
+
+
+class StepRef(BaseModel):
+    """A step, as named in a crawler lease."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    step: str
+
+    def encode(self) -> str:
+        return f"{self.run_id}|{self.step}"
+
+    @classmethod
+    def decode(cls, value: str) -> StepRef:
+        run_id, _, step = value.partition("|")
+        return cls(run_id=run_id, step=step)
+
+
+class Step(BaseModel):
+    """A step record: the token and what Glue did with it."""
+
+    run_id: str
+    step: str
+    kind: StepKind
+    resource: str
+    status: StepStatus
+    token: str
+    attempt: int = 1
+    opened_at: datetime
+    glue_run_id: str | None = None
+    crawl_requested_at: datetime | None = None
+    outcome: Outcome | None = None
+    closed_at: datetime | None = None
+    repaired_by: str | None = None
+
+    @property
+    def ref(self) -> StepRef:
+        return StepRef(run_id=self.run_id, step=self.step)
+
+
+class Outcome(BaseModel):
+    """How a step ended: success with facts, or failure with Glue's error and message."""
+
+    succeeded: bool
+    facts: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    cause: str | None = None
+
+
+class LeaseState(StrEnum):
+    IDLE = "IDLE"
+    CRAWLING = "CRAWLING"  # we started a crawl for the owners
+    AWAITING_FOREIGN = "AWAITING_FOREIGN"  # someone else's crawl runs; ours starts when it ends
+
+
+class Lease(BaseModel):
+    """One per crawler: who the running crawl serves (owners) and who waits for the next one (waiters)."""
+
+    crawler: str
+    state: LeaseState = LeaseState.IDLE
+    owners: list[StepRef] = Field(default_factory=list)
+    waiters: list[StepRef] = Field(default_factory=list)
+    crawl_requested_at: datetime | None = None
+    version: int = 0
+
+
+# --- Glue events (detail of "Glue Job State Change" / "Glue Crawler State Change") ---
+
+
+class JobStateChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    job_name: str = Field(alias="jobName")
+    job_run_id: str = Field(alias="jobRunId")
+    state: Literal["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED"]
+    severity: str | None = None
+    message: str | None = None
+
+
+class CrawlerStateChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    crawler_name: str = Field(alias="crawlerName")
+    state: Literal["Succeeded", "Failed"]
+    message: str | None = None
+    error_message: str | None = Field(default=None, alias="errorMessage")
+    completion_date: str | None = Field(default=None, alias="completionDate")
+    running_time_seconds: str | None = Field(default=None, alias="runningTime (sec)")
+    tables_created: str | None = Field(default=None, alias="tablesCreated")
+    tables_updated: str | None = Field(default=None, alias="tablesUpdated")
+    tables_deleted: str | None = Field(default=None, alias="tablesDeleted")
+    partitions_created: str | None = Field(default=None, alias="partitionsCreated")
+    partitions_updated: str | None = Field(default=None, alias="partitionsUpdated")
+    partitions_deleted: str | None = Field(default=None, alias="partitionsDeleted")
+    warning_message: str | None = Field(default=None, alias="warningMessage")
+
+
+# --- what adapters return from Glue ---
+
+
+class JobRun(BaseModel):
+    job_name: str
+    run_id: str
+    state: str
+    arguments: dict[str, str] = Field(default_factory=dict)
+    started_on: datetime | None = None
+    completed_on: datetime | None = None
+    execution_time_seconds: int | None = None
+    dpu_seconds: float | None = None
+    error_message: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
+
+
+class Crawl(BaseModel):
+    """A crawl as ListCrawls reports it."""
+
+    crawl_id: str | None = None
+    state: str  # RUNNING | COMPLETED | CANCELLING | CANCELLED | FAILED
+    started_on: datetime | None = None
+    completed_on: datetime | None = None
+    error_message: str | None = None
+    summary: str | None = None
+
+
+class CrawlerStatus(BaseModel):
+    name: str
+    state: str  # READY | RUNNING | STOPPING
+    last_crawl_status: str | None = None  # SUCCEEDED | CANCELLED | FAILED
+    last_crawl_started: datetime | None = None
+    last_crawl_error: str | None = None
+
+
+class LandedObject(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    etag: str
+    size: int | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+Step.model_rebuild()

@@ -1,0 +1,89 @@
+"""What the logic needs from AWS, as interfaces: adapters implement them over boto3, tests with fakes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from relay.models import (
+    Crawl,
+    CrawlerStatus,
+    JobRun,
+    LandedObject,
+    Lease,
+    Outcome,
+    Step,
+    StepRef,
+    StepRequest,
+    StepStatus,
+)
+
+
+class StepStore(Protocol):
+    def open_step(self, request: StepRequest, now: datetime) -> Step:
+        """Write the step as OPEN with this request's token (a retry of the state opens a new attempt)."""
+
+    def get_step(self, ref: StepRef) -> Step | None: ...
+
+    def record_glue_run(self, ref: StepRef, attempt: int, glue_run_id: str) -> None: ...
+
+    def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None: ...
+
+    def begin_completion(
+        self, step: Step, outcome: Outcome, now: datetime, repaired_by: str | None = None
+    ) -> Step:
+        """OPEN → COMPLETING for this step's token, storing the outcome; ConditionFailedError if another
+        event or the sweeper got there first."""
+
+    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None: ...
+
+    def active_steps(self, opened_before: datetime) -> list[Step]:
+        """OPEN and COMPLETING steps opened before the given time, oldest first."""
+
+
+class LeaseStore(Protocol):
+    def get_lease(self, crawler: str) -> Lease: ...
+
+    def put_lease(self, lease: Lease, expected_version: int) -> None:
+        """Write the lease if its stored version is still ``expected_version`` (else ConditionFailedError)."""
+
+
+class ObjectLedger(Protocol):
+    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> str | None:
+        """Record that ``run_id`` processes ``obj``. None when the claim is ours (new, or ours from an
+        earlier attempt); otherwise the run id that holds it."""
+
+    def claimed_at(self, obj: LandedObject) -> datetime | None: ...
+
+    def take_over(self, obj: LandedObject, from_run: str, to_run: str, now: datetime) -> bool: ...
+
+
+class Glue(Protocol):
+    def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str: ...
+
+    def get_job_run(self, job_name: str, run_id: str) -> JobRun: ...
+
+    def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
+        """The most recent run of ``job_name`` started with all of ``arguments``, if any."""
+
+    def start_crawler(self, crawler: str) -> None: ...
+
+    def get_crawler(self, crawler: str) -> CrawlerStatus: ...
+
+    def recent_crawls(self, crawler: str) -> list[Crawl]: ...
+
+
+class Workflow(Protocol):
+    def send_success(self, token: str, output: dict[str, Any]) -> None: ...
+
+    def send_failure(self, token: str, error: str, cause: str) -> None: ...
+
+    def start_execution(self, name: str, execution_input: dict[str, Any]) -> str: ...
+
+    def execution_exists(self, name: str) -> bool: ...
+
+
+class DataBucket(Protocol):
+    def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None: ...
+
+    def write_manifest(self, run_id: str, uris: list[str]) -> str: ...

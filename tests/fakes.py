@@ -1,0 +1,227 @@
+"""In-memory stand-ins for the control plane's ports: the logic's unit tests run with no network."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from relay.errors import (
+    ConcurrentRunsExceededException,
+    ConditionFailedError,
+    CrawlerRunningError,
+    ExecutionAlreadyExistsError,
+    NotFoundError,
+    TaskAlreadyClosedError,
+)
+from relay.logic.steps import ControlPlane
+from relay.models import (
+    Crawl,
+    CrawlerStatus,
+    JobRun,
+    LandedObject,
+    Lease,
+    Outcome,
+    Step,
+    StepRef,
+    StepRequest,
+    StepStatus,
+)
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A shared AWS-shaped sample event from events/ (the one source of event shapes)."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.steps: dict[StepRef, Step] = {}
+        self.leases: dict[str, Lease] = {}
+        self.claims: dict[LandedObject, tuple[str, datetime]] = {}
+
+    def open_step(self, request: StepRequest, now: datetime) -> Step:
+        ref = StepRef(run_id=request.run_id, step=request.step)
+        previous = self.steps.get(ref)
+        step = Step(
+            run_id=request.run_id,
+            step=request.step,
+            kind=request.kind,
+            resource=request.name,
+            status=StepStatus.OPEN,
+            token=request.token,
+            attempt=previous.attempt + 1 if previous else 1,
+            opened_at=now,
+        )
+        self.steps[ref] = step
+        return step
+
+    def get_step(self, ref: StepRef) -> Step | None:
+        return self.steps.get(ref)
+
+    def record_glue_run(self, ref: StepRef, attempt: int, glue_run_id: str) -> None:
+        self._at_attempt(ref, attempt).glue_run_id = glue_run_id
+
+    def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None:
+        self._at_attempt(ref, attempt).status = StepStatus.START_FAILED
+
+    def _at_attempt(self, ref: StepRef, attempt: int) -> Step:
+        step = self.steps[ref]
+        if step.attempt != attempt:
+            raise ConditionFailedError("attempt moved on")
+        return step
+
+    def begin_completion(
+        self, step: Step, outcome: Outcome, now: datetime, repaired_by: str | None = None
+    ) -> Step:
+        stored = self.steps[step.ref]
+        if stored.status != StepStatus.OPEN or stored.token != step.token:
+            raise ConditionFailedError("not open")
+        stored.status, stored.outcome, stored.repaired_by = StepStatus.COMPLETING, outcome, repaired_by
+        return stored.model_copy()
+
+    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
+        self.steps[ref].status, self.steps[ref].closed_at = status, now
+
+    def active_steps(self, opened_before: datetime) -> list[Step]:
+        active = [
+            s.model_copy()
+            for s in self.steps.values()
+            if s.status in {StepStatus.OPEN, StepStatus.COMPLETING} and s.opened_at < opened_before
+        ]
+        return sorted(active, key=lambda s: s.opened_at)
+
+    def get_lease(self, crawler: str) -> Lease:
+        return self.leases.get(crawler, Lease(crawler=crawler)).model_copy(deep=True)
+
+    def put_lease(self, lease: Lease, expected_version: int) -> None:
+        if self.get_lease(lease.crawler).version != expected_version:
+            raise ConditionFailedError("lease changed")
+        self.leases[lease.crawler] = lease.model_copy(deep=True)
+
+    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> str | None:
+        holder = self.claims.setdefault(obj, (run_id, now))[0]
+        return None if holder == run_id else holder
+
+    def claimed_at(self, obj: LandedObject) -> datetime | None:
+        return self.claims[obj][1] if obj in self.claims else None
+
+    def take_over(self, obj: LandedObject, from_run: str, to_run: str, now: datetime) -> bool:
+        if self.claims.get(obj, ("", now))[0] != from_run:
+            return False
+        self.claims[obj] = (to_run, now)
+        return True
+
+
+class FakeGlue:
+    def __init__(self) -> None:
+        self.job_runs: dict[str, JobRun] = {}
+        self.crawls: dict[str, list[Crawl]] = {}
+        self.crawler_state: dict[str, str] = {}
+        self.crawls_started: list[str] = []
+        self.refuse_job_runs = False
+        self._ids = itertools.count(1)
+
+    def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
+        if self.refuse_job_runs:
+            raise ConcurrentRunsExceededException(f"{job_name}: concurrent runs exceeded")
+        run_id = f"jr_{next(self._ids):04d}"
+        self.job_runs[run_id] = JobRun(job_name=job_name, run_id=run_id, state="RUNNING", arguments=arguments)
+        return run_id
+
+    def finish_job_run(self, run_id: str, state: str, error: str | None = None) -> JobRun:
+        run = self.job_runs[run_id]
+        run.state, run.error_message, run.execution_time_seconds = state, error, 42
+        return run
+
+    def get_job_run(self, job_name: str, run_id: str) -> JobRun:
+        if run_id not in self.job_runs:
+            raise NotFoundError(run_id)
+        return self.job_runs[run_id]
+
+    def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
+        for run in reversed(list(self.job_runs.values())):
+            if run.job_name == job_name and all(run.arguments.get(k) == v for k, v in arguments.items()):
+                return run
+        return None
+
+    def start_crawler(self, crawler: str) -> None:
+        if self.crawler_state.get(crawler, "READY") != "READY":
+            raise CrawlerRunningError(crawler)
+        self.crawler_state[crawler] = "RUNNING"
+        self.crawls_started.append(crawler)
+
+    def finish_crawl(
+        self, crawler: str, started: datetime, ended: datetime, state: str = "COMPLETED"
+    ) -> None:
+        self.crawler_state[crawler] = "READY"
+        crawl = Crawl(
+            crawl_id=f"crawl-{next(self._ids)}", state=state, started_on=started, completed_on=ended
+        )
+        self.crawls.setdefault(crawler, []).insert(0, crawl)
+
+    def get_crawler(self, crawler: str) -> CrawlerStatus:
+        return CrawlerStatus(name=crawler, state=self.crawler_state.get(crawler, "READY"))
+
+    def recent_crawls(self, crawler: str) -> list[Crawl]:
+        return list(self.crawls.get(crawler, []))
+
+
+class FakeWorkflow:
+    def __init__(self) -> None:
+        self.successes: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, tuple[str, str]] = {}
+        self.closed: set[str] = set()
+        self.executions: dict[str, dict[str, Any]] = {}
+
+    def send_success(self, token: str, output: dict[str, Any]) -> None:
+        self._check(token)
+        self.successes[token] = output
+
+    def send_failure(self, token: str, error: str, cause: str) -> None:
+        self._check(token)
+        self.failures[token] = (error, cause)
+
+    def _check(self, token: str) -> None:
+        if token in self.closed or token in self.successes or token in self.failures:
+            raise TaskAlreadyClosedError(token)
+
+    def start_execution(self, name: str, execution_input: dict[str, Any]) -> str:
+        if name in self.executions:
+            raise ExecutionAlreadyExistsError(name)
+        self.executions[name] = execution_input
+        return f"arn:aws:states:us-east-1:123456789012:execution:pipeline:{name}"
+
+    def execution_exists(self, name: str) -> bool:
+        return name in self.executions
+
+
+class FakeBucket:
+    def __init__(self) -> None:
+        self.summaries: dict[tuple[str, str], dict[str, Any]] = {}
+        self.manifests: dict[str, list[str]] = {}
+
+    def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None:
+        return self.summaries.get((run_id, job_name))
+
+    def write_manifest(self, run_id: str, uris: list[str]) -> str:
+        self.manifests[run_id] = uris
+        return f"s3://bucket/manifests/{run_id}.json"
+
+
+class FakeCloud:
+    """All fakes together, and the ControlPlane the logic sees."""
+
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.glue = FakeGlue()
+        self.workflow = FakeWorkflow()
+        self.bucket = FakeBucket()
+        self.plane = ControlPlane(
+            steps=self.store, leases=self.store, glue=self.glue, workflow=self.workflow, bucket=self.bucket
+        )

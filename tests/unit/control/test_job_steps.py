@@ -1,0 +1,166 @@
+"""Job steps through the control-plane logic, on in-memory fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from relay.errors import ConcurrentRunsExceededException
+from relay.logic.steps import on_job_event, start_step, sweep
+from relay.models import JobStateChange, StepKind, StepRef, StepRequest, StepStatus
+
+from tests.fakes import FakeCloud, load_event
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+REF = StepRef(run_id="run-1", step="01-extract")
+
+
+def request(token: str = "token-1") -> StepRequest:
+    return StepRequest(
+        kind=StepKind.JOB,
+        name="extract_customers",
+        run_id=REF.run_id,
+        step=REF.step,
+        token=token,
+        arguments={"--source": "s3"},
+    )
+
+
+def job_event(cloud: FakeCloud, state: str, message: str = "Job run succeeded") -> JobStateChange:
+    detail = load_event("glue-job-succeeded")["detail"]
+    run_id = next(iter(cloud.glue.job_runs))
+    return JobStateChange.model_validate({**detail, "jobRunId": run_id, "state": state, "message": message})
+
+
+def test_the_step_and_token_are_recorded_before_glue_starts() -> None:
+    # Given a Glue that looks for the step at the moment it is asked to start the job
+    cloud = FakeCloud()
+    seen_at_start: list[StepStatus | None] = []
+    original = cloud.glue.start_job_run
+
+    def start_job_run(job_name: str, arguments: dict[str, str]) -> str:
+        step = cloud.store.get_step(REF)
+        seen_at_start.append(step.status if step else None)
+        return original(job_name, arguments)
+
+    cloud.glue.start_job_run = start_job_run  # type: ignore[method-assign]
+    # When the step starts
+    result = start_step(request(), cloud.plane, T0)
+    # Then the step was OPEN with its token before the run existed, and the run carries its step
+    assert seen_at_start == [StepStatus.OPEN]
+    run = cloud.glue.job_runs[result["glue_run_id"]]
+    assert run.arguments == {
+        "--source": "s3",
+        "--run_id": "run-1",
+        "--gluerelay_step": "01-extract",
+        "--gluerelay_attempt": "1",
+    }
+    assert cloud.store.steps[REF].glue_run_id == result["glue_run_id"]
+
+
+def test_a_succeeded_job_completes_the_token_once_with_its_facts() -> None:
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.bucket.summaries[("run-1", "extract_customers")] = {"rows_read": 10, "rows_written": 10, "job": "x"}
+    cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
+    event = job_event(cloud, "SUCCEEDED")
+    # When the event arrives twice
+    first = on_job_event(event, cloud.plane, T0 + timedelta(minutes=2))
+    second = on_job_event(event, cloud.plane, T0 + timedelta(minutes=3))
+    # Then the token completed once, with the run's facts and the job's row counts
+    assert (first, second) == ("completed", "ignored: step already completed or retried")
+    output = cloud.workflow.successes["token-1"]
+    assert output["glue_run_id"] == "jr_0001"
+    assert output["rows"] == {"rows_read": 10, "rows_written": 10}
+    assert output["duration_seconds"] == 42
+    assert cloud.store.steps[REF].status == StepStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("state", "error"),
+    [("FAILED", "GlueJobFailed"), ("TIMEOUT", "GlueJobTimeout"), ("STOPPED", "GlueJobStopped")],
+)
+def test_a_failed_job_fails_the_step_with_glues_message(state: str, error: str) -> None:
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.glue.finish_job_run(
+        next(iter(cloud.glue.job_runs)), state, "ExtractError: landing/a.csv is missing"
+    )
+    on_job_event(job_event(cloud, state, "Job failed"), cloud.plane, T0)
+    failure_error, cause = cloud.workflow.failures["token-1"]
+    assert failure_error == error
+    assert "ExtractError: landing/a.csv is missing" in cause
+    assert cloud.store.steps[REF].status == StepStatus.FAILED
+    assert not cloud.workflow.successes
+
+
+def test_events_of_runs_gluerelay_did_not_start_are_ignored() -> None:
+    cloud = FakeCloud()
+    foreign = cloud.glue.start_job_run("extract_customers", {"--source": "jdbc"})
+    event = JobStateChange.model_validate({**load_event("glue-job-succeeded")["detail"], "jobRunId": foreign})
+    assert on_job_event(event, cloud.plane, T0) == "ignored: job run not started by gluerelay"
+    unknown = event.model_copy(update={"job_run_id": "jr_unknown"})
+    assert on_job_event(unknown, cloud.plane, T0) == "ignored: unknown job run"
+    assert not cloud.workflow.successes
+
+
+def test_a_late_event_of_an_earlier_attempt_changes_nothing() -> None:
+    # Given attempt 1 refused by Glue, then attempt 2 started
+    cloud = FakeCloud()
+    cloud.glue.refuse_job_runs = True
+    with pytest.raises(ConcurrentRunsExceededException):
+        start_step(request("token-1"), cloud.plane, T0)
+    assert cloud.store.steps[REF].status == StepStatus.START_FAILED
+    cloud.glue.refuse_job_runs = False
+    start_step(request("token-2"), cloud.plane, T0 + timedelta(seconds=30))
+    run = cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
+    # When an event claims to be attempt 1
+    run.arguments["--gluerelay_attempt"] = "1"
+    verdict = on_job_event(job_event(cloud, "SUCCEEDED"), cloud.plane, T0 + timedelta(minutes=1))
+    # Then nothing completes
+    assert verdict == "ignored: step already completed or retried"
+    assert cloud.store.steps[REF].attempt == 2
+    assert not cloud.workflow.successes
+
+
+def test_an_event_after_the_task_timed_out_closes_the_step_quietly() -> None:
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.workflow.closed.add("token-1")  # Step Functions gave up waiting
+    cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
+    assert on_job_event(job_event(cloud, "SUCCEEDED"), cloud.plane, T0) == "completed"
+    assert cloud.store.steps[REF].status == StepStatus.CLOSED
+
+
+def test_the_sweeper_completes_a_job_step_whose_event_was_lost() -> None:
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
+    # Before the threshold the sweeper leaves the step alone; after it, it asks Glue
+    early = sweep(cloud.plane, T0 + timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
+    late = sweep(cloud.plane, T0 + timedelta(minutes=16), timedelta(minutes=15), timedelta(hours=1))
+    assert (early.examined, early.repaired) == (0, [])
+    assert late.repaired == ["run-1/01-extract: job run jr_0001 SUCCEEDED, event lost"]
+    assert cloud.workflow.successes["token-1"]["repaired_by"] == "sweeper"
+    assert cloud.store.steps[REF].repaired_by == "sweeper"
+
+
+def test_the_sweeper_counts_steps_open_past_the_stuck_threshold() -> None:
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)  # the job never finishes
+    report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
+    assert (report.stuck_steps, report.oldest_open_seconds, report.repaired) == (1, 7200.0, [])
+
+
+def test_the_sweeper_delivers_an_outcome_decided_before_a_crash() -> None:
+    # Given an outcome decided (COMPLETING) whose SendTaskSuccess never happened
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    step = cloud.store.steps[REF]
+    from relay.models import Outcome
+
+    cloud.store.begin_completion(step, Outcome(succeeded=True, facts={"glue_run_id": "jr_0001"}), T0)
+    report = sweep(cloud.plane, T0 + timedelta(hours=1), timedelta(minutes=15), timedelta(hours=2))
+    assert report.repaired == ["run-1/01-extract: delivered a decided outcome"]
+    assert cloud.workflow.successes["token-1"]["glue_run_id"] == "jr_0001"
+    assert cloud.store.steps[REF].status == StepStatus.SUCCEEDED

@@ -1,0 +1,96 @@
+"""The SAM template and the state machine: wiring and least privilege, checked as data."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+
+from tests.template import definition, load_template
+
+SUBSTITUTIONS = {
+    "Partition": "aws",
+    "TableName": "control",
+    "StartStepFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:start-step",
+    "ExtractJobName": "extract_customers",
+    "CleanseJobName": "cleanse_customers",
+    "RawCrawlerName": "raw_customers",
+    "CleansedCrawlerName": "cleansed_customers",
+    "StepTimeoutSeconds": "7200",
+}
+
+
+def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, res in template["Resources"].items():
+        for policy in res.get("Properties", {}).get("Policies", []):
+            document = policy.get("PolicyDocument", policy)
+            for statement in document.get("Statement", []) if isinstance(document, dict) else []:
+                found.append((name, statement))
+    return found
+
+
+def test_no_policy_grants_wildcard_actions() -> None:
+    for name, statement in statements(load_template()):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement.get("Effect") == "Deny":
+            continue
+        assert all("*" not in action for action in actions), f"{name}: {actions}"
+
+
+def test_every_function_handler_exists() -> None:
+    functions = {
+        name: res["Properties"]
+        for name, res in load_template()["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == {
+        "StartStepFunction",
+        "OnGlueEventFunction",
+        "OnArrivalFunction",
+        "SweeperFunction",
+    }
+    for name, properties in functions.items():
+        module, _, attribute = properties["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attribute)), name
+
+
+def test_the_definition_uses_exactly_the_substitutions_the_template_provides() -> None:
+    provided = load_template()["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert set(provided) == set(SUBSTITUTIONS)
+    definition(SUBSTITUTIONS)  # every placeholder resolves and the result is JSON
+
+
+def test_every_step_is_a_bounded_callback_that_fails_the_run_on_error() -> None:
+    states = definition(SUBSTITUTIONS)["States"]
+    steps = {n: s for n, s in states.items() if s.get("Resource", "").endswith("waitForTaskToken")}
+    assert list(steps) == [
+        "Extract customers",
+        "Catalog the raw customers",
+        "Cleanse customers",
+        "Catalog the cleansed customers",
+    ]
+    for name, state in steps.items():
+        assert state["TimeoutSeconds"] == 7200, name
+        assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token", name
+        catch = state["Catch"][0]
+        assert catch["ErrorEquals"] == ["States.ALL"], name
+        # the catch path records which step failed, then the run record, then Fail
+        noted = states[catch["Next"]]
+        assert states[noted["Next"]]["Next"] == "Run failed"
+    assert states["Run failed"]["Type"] == "Fail"
+    retried = {
+        n
+        for n, s in steps.items()
+        for r in s["Retry"]
+        if "ConcurrentRunsExceededException" in r["ErrorEquals"]
+    }
+    assert retried == {"Extract customers", "Cleanse customers"}
+
+
+@pytest.mark.parametrize("error_class", ["ConcurrentRunsExceededException", "ConditionFailedError"])
+def test_retried_error_names_are_the_lambda_error_types_we_raise(error_class: str) -> None:
+    import relay.errors
+
+    assert hasattr(relay.errors, error_class)
