@@ -16,8 +16,8 @@ from relay.errors import (
     NotFoundError,
     TaskAlreadyClosedError,
 )
-from relay.logic.steps import ControlPlane
 from relay.models import (
+    Claim,
     Crawl,
     CrawlerStatus,
     JobRun,
@@ -29,6 +29,7 @@ from relay.models import (
     StepRequest,
     StepStatus,
 )
+from relay.ports import ControlPlane
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -104,12 +105,9 @@ class FakeStore:
             raise ConditionFailedError("lease changed")
         self.leases[lease.crawler] = lease.model_copy(deep=True)
 
-    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> str | None:
-        holder = self.claims.setdefault(obj, (run_id, now))[0]
-        return None if holder == run_id else holder
-
-    def claimed_at(self, obj: LandedObject) -> datetime | None:
-        return self.claims[obj][1] if obj in self.claims else None
+    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
+        holder, since = self.claims.setdefault(obj, (run_id, now))
+        return None if holder == run_id else Claim(run_id=holder, claimed_at=since)
 
     def take_over(self, obj: LandedObject, from_run: str, to_run: str, now: datetime) -> bool:
         if self.claims.get(obj, ("", now))[0] != from_run:
@@ -223,5 +221,10 @@ class FakeCloud:
         self.workflow = FakeWorkflow()
         self.bucket = FakeBucket()
         self.plane = ControlPlane(
-            steps=self.store, leases=self.store, glue=self.glue, workflow=self.workflow, bucket=self.bucket
+            steps=self.store,
+            leases=self.store,
+            glue=self.glue,
+            workflow=self.workflow,
+            bucket=self.bucket,
+            ledger=self.store,
         )

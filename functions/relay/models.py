@@ -30,9 +30,6 @@ class StepStatus(StrEnum):
     CLOSED = "CLOSED"  # Step Functions stopped waiting (task timed out, execution ended)
 
 
-ACTIVE_STATUSES = (StepStatus.OPEN, StepStatus.COMPLETING)
-
-
 class StepRequest(BaseModel):
     """The payload a ``waitForTaskToken`` state sends to start_step."""
 
@@ -75,7 +72,6 @@ class Step(BaseModel):
     attempt: int = 1
     opened_at: datetime
     glue_run_id: str | None = None
-    crawl_requested_at: datetime | None = None
     outcome: Outcome | None = None
     closed_at: datetime | None = None
     repaired_by: str | None = None
@@ -175,9 +171,13 @@ class Crawl(BaseModel):
 class CrawlerStatus(BaseModel):
     name: str
     state: str  # READY | RUNNING | STOPPING
-    last_crawl_status: str | None = None  # SUCCEEDED | CANCELLED | FAILED
-    last_crawl_started: datetime | None = None
-    last_crawl_error: str | None = None
+
+
+class Claim(BaseModel):
+    """Who holds a landed object, and since when."""
+
+    run_id: str
+    claimed_at: datetime
 
 
 class LandedObject(BaseModel):

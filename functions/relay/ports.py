@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from relay.models import (
+    Claim,
     Crawl,
     CrawlerStatus,
     JobRun,
@@ -49,11 +51,9 @@ class LeaseStore(Protocol):
 
 
 class ObjectLedger(Protocol):
-    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> str | None:
+    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
         """Record that ``run_id`` processes ``obj``. None when the claim is ours (new, or ours from an
-        earlier attempt); otherwise the run id that holds it."""
-
-    def claimed_at(self, obj: LandedObject) -> datetime | None: ...
+        earlier attempt); otherwise the claim that holds it."""
 
     def take_over(self, obj: LandedObject, from_run: str, to_run: str, now: datetime) -> bool: ...
 
@@ -87,3 +87,15 @@ class DataBucket(Protocol):
     def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None: ...
 
     def write_manifest(self, run_id: str, uris: list[str]) -> str: ...
+
+
+@dataclass
+class ControlPlane:
+    """The ports every decision needs, bundled once per invocation."""
+
+    steps: StepStore
+    leases: LeaseStore
+    glue: Glue
+    workflow: Workflow
+    bucket: DataBucket
+    ledger: ObjectLedger

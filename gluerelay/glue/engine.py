@@ -104,8 +104,14 @@ def _extension_directory() -> Path:
     return directory
 
 
+_loaded_extensions: set[str] = set()
+
+
 def load_extension(conn: Any, name: str) -> None:
-    """Install a DuckDB extension from its PyPI wheel: no download from extensions.duckdb.org."""
+    """Install a DuckDB extension from its PyPI wheel (no download from extensions.duckdb.org), once per
+    process: every JDBC read asks for its extension."""
+    if name in _loaded_extensions:
+        return
     import duckdb
 
     module = importlib.import_module(f"duckdb_extension_{name}")
@@ -122,6 +128,7 @@ def load_extension(conn: Any, name: str) -> None:
         )
     conn.execute(f"INSTALL '{binary}'")
     conn.execute(f"LOAD {name}")
+    _loaded_extensions.add(name)
 
 
 def _configure_s3(conn: Any) -> None:

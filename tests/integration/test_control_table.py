@@ -11,7 +11,17 @@ import pytest
 from moto import mock_aws
 from relay.adapters.dynamodb import ControlTable
 from relay.errors import ConditionFailedError
-from relay.models import LandedObject, Lease, LeaseState, Outcome, StepKind, StepRef, StepRequest, StepStatus
+from relay.models import (
+    Claim,
+    LandedObject,
+    Lease,
+    LeaseState,
+    Outcome,
+    StepKind,
+    StepRef,
+    StepRequest,
+    StepStatus,
+)
 
 from tests.template import resource
 
@@ -84,8 +94,7 @@ def test_an_object_is_claimed_by_one_run(table: ControlTable) -> None:
     obj = LandedObject(bucket="data", key="landing/a.csv", etag="e1")
     assert table.claim(obj, "s3-a", T0) is None
     assert table.claim(obj, "s3-a", T0) is None  # the same run again (a redelivery)
-    assert table.claim(obj, "s3-b", T0) == "s3-a"
-    assert table.claimed_at(obj) == T0
+    assert table.claim(obj, "s3-b", T0 + timedelta(minutes=1)) == Claim(run_id="s3-a", claimed_at=T0)
     assert not table.take_over(obj, "s3-x", "s3-b", T0)
-    assert table.take_over(obj, "s3-a", "s3-b", T0)
-    assert table.claim(obj, "s3-a", T0) == "s3-b"
+    assert table.take_over(obj, "s3-a", "s3-b", T0 + timedelta(minutes=2))
+    assert table.claim(obj, "s3-a", T0) == Claim(run_id="s3-b", claimed_at=T0 + timedelta(minutes=2))

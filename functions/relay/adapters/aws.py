@@ -98,14 +98,7 @@ class GlueService:
             if _code(e) == "EntityNotFoundException":
                 raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
             raise
-        last = found.get("LastCrawl") or {}
-        return CrawlerStatus(
-            name=crawler,
-            state=found.get("State", "READY"),
-            last_crawl_status=last.get("Status"),
-            last_crawl_started=last.get("StartTime"),
-            last_crawl_error=last.get("ErrorMessage"),
-        )
+        return CrawlerStatus(name=crawler, state=found.get("State", "READY"))
 
     def recent_crawls(self, crawler: str) -> list[Crawl]:
         try:
@@ -149,7 +142,8 @@ class StepFunctionsService:
         try:
             call()
         except ClientError as e:
-            if _code(e) in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}:
+            # InvalidToken is not here: a malformed token is a bug to surface, not a closed task.
+            if _code(e) in {"TaskTimedOut", "TaskDoesNotExist"}:
                 raise TaskAlreadyClosedError(f"{_code(e)}: {e}") from e
             raise
 

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from relay.errors import ConditionFailedError
 from relay.models import (
+    Claim,
     LandedObject,
     Lease,
     LeaseState,
@@ -244,7 +245,7 @@ class ControlTable:
     def _object_key(obj: LandedObject) -> dict[str, str]:
         return {"pk": f"OBJECT#{obj.bucket}/{obj.key}#{obj.etag}", "sk": "OBJECT"}
 
-    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> str | None:
+    def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
         try:
             self._table.put_item(
                 Item={
@@ -260,13 +261,11 @@ class ControlTable:
         except ClientError as e:
             if not _conditional(e):
                 raise
-            item = self._table.get_item(Key=self._object_key(obj), ConsistentRead=True).get("Item") or {}
-            return str(item.get("run_id", "")) or None
+            item = self._table.get_item(Key=self._object_key(obj), ConsistentRead=True).get("Item")
+            if item is None:  # the holder's claim expired (TTL) between the two calls: claim again
+                return self.claim(obj, run_id, now)
+            return Claim(run_id=item["run_id"], claimed_at=datetime.fromisoformat(item["claimed_at"]))
         return None
-
-    def claimed_at(self, obj: LandedObject) -> datetime | None:
-        item = self._table.get_item(Key=self._object_key(obj), ConsistentRead=True).get("Item")
-        return _time(item.get("claimed_at")) if item else None
 
     def take_over(self, obj: LandedObject, from_run: str, to_run: str, now: datetime) -> bool:
         try:

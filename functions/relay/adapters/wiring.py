@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -10,7 +11,7 @@ from botocore.config import Config
 
 from relay.adapters.aws import DataBucketService, GlueService, StepFunctionsService
 from relay.adapters.dynamodb import ControlTable
-from relay.logic.steps import ControlPlane
+from relay.ports import ControlPlane
 from relay.settings import ArrivalSettings, GlueEventSettings, _Settings
 
 # Standard retry mode: throttling and 5xx are retried with backoff before our code sees them.
@@ -28,7 +29,12 @@ def table(name: str) -> Any:
 
 
 def control_plane(settings: _Settings) -> ControlPlane:
-    store = ControlTable(table(settings.table_name))
+    claims = (
+        {"claim_ttl": timedelta(days=settings.claim_ttl_days)}
+        if isinstance(settings, ArrivalSettings)
+        else {}
+    )
+    store = ControlTable(table(settings.table_name), **claims)
     bucket_name = getattr(settings, "data_bucket", "")
     summary_prefix = settings.summary_prefix if isinstance(settings, GlueEventSettings) else "summaries"
     manifest_prefix = settings.manifest_prefix if isinstance(settings, ArrivalSettings) else "manifests"
@@ -39,4 +45,5 @@ def control_plane(settings: _Settings) -> ControlPlane:
         glue=GlueService(client("glue")),
         workflow=StepFunctionsService(client("stepfunctions"), machine),
         bucket=DataBucketService(client("s3"), bucket_name, summary_prefix, manifest_prefix),
+        ledger=store,
     )

@@ -12,8 +12,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from relay.adapters.dynamodb import ControlTable
-from relay.adapters.wiring import control_plane, table
+from relay.adapters.wiring import control_plane
 from relay.errors import RelayError
 from relay.logic.arrivals import start_run_for
 from relay.models import LandedObject
@@ -55,13 +54,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
                 extra={"message_id": record.message_id, "reason": str(e)[:500]},
             )
             metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
-    plane = control_plane(settings)
-    ledger = ControlTable(table(settings.table_name), timedelta(days=settings.claim_ttl_days))
     result = start_run_for(
         list(objects.values()),
-        ledger,
-        plane.workflow,
-        plane.bucket,
+        control_plane(settings),
         now,
         ingest_date=now.strftime("%Y-%m-%d"),
         orphan_after=timedelta(seconds=settings.orphan_claim_seconds),

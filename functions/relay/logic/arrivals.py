@@ -14,7 +14,7 @@ from typing import Any
 
 from relay.errors import ExecutionAlreadyExistsError
 from relay.models import LandedObject
-from relay.ports import DataBucket, ObjectLedger, Workflow
+from relay.ports import ControlPlane
 
 RUN_ID_PREFIX = "s3-"
 
@@ -38,9 +38,7 @@ class ArrivalResult:
 
 def start_run_for(
     objects: list[LandedObject],
-    ledger: ObjectLedger,
-    workflow: Workflow,
-    bucket: DataBucket,
+    plane: ControlPlane,
     now: datetime,
     *,
     ingest_date: str,
@@ -55,22 +53,22 @@ def start_run_for(
     run_id = run_id_for(unique)
     result = ArrivalResult(run_id=run_id, started=False)
     for obj in unique:
-        holder = ledger.claim(obj, run_id, now)
+        holder = plane.ledger.claim(obj, run_id, now)
         if holder is None:
             result.objects.append(obj)
-        elif workflow.execution_exists(holder):
+        elif plane.workflow.execution_exists(holder.run_id):
             result.duplicates.append(obj)
-        elif _older_than(ledger.claimed_at(obj), now, orphan_after) and ledger.take_over(
-            obj, holder, run_id, now
+        elif now - holder.claimed_at >= orphan_after and plane.ledger.take_over(
+            obj, holder.run_id, run_id, now
         ):
             result.objects.append(obj)
         else:
             result.retry.append(obj)
     if not result.objects:
         return result
-    manifest = bucket.write_manifest(run_id, [o.uri for o in result.objects])
+    manifest = plane.bucket.write_manifest(run_id, [o.uri for o in result.objects])
     try:
-        workflow.start_execution(run_id, execution_input(run_id, manifest, result.objects, ingest_date))
+        plane.workflow.start_execution(run_id, execution_input(run_id, manifest, result.objects, ingest_date))
         result.started = True
     except ExecutionAlreadyExistsError:
         result.started = False  # a redelivered batch: the run exists already
@@ -89,7 +87,3 @@ def execution_input(
         "extract_arguments": {"--source": "s3", "--manifest_uri": manifest_uri, "--ingest_date": ingest_date},
         "cleanse_arguments": {"--ingest_date": ingest_date},
     }
-
-
-def _older_than(moment: datetime | None, now: datetime, age: timedelta) -> bool:
-    return moment is not None and now - moment >= age

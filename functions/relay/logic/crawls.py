@@ -129,16 +129,16 @@ def crawl_outcome(crawler: str, crawl: Crawl) -> Outcome:
     )
 
 
-def settle(lease: Lease, leases: LeaseStore) -> tuple[list[StepRef], Lease]:
-    """The crawl of a CRAWLING lease ended: its owners are released and the waiters own the next crawl.
-    Returns the released owners and the new lease (CRAWLING again if anyone waits, else IDLE)."""
+def settle(lease: Lease, leases: LeaseStore, now: datetime) -> tuple[list[StepRef], Lease]:
+    """The crawl of a CRAWLING lease ended: its owners are released and the waiters own the next crawl,
+    requested now. Returns the released owners and the new lease (CRAWLING if anyone waits, else IDLE)."""
     if lease.waiters:
         following = lease.model_copy(
             update={
                 "owners": lease.waiters,
                 "waiters": [],
                 "state": LeaseState.CRAWLING,
-                "crawl_requested_at": None,  # set by the caller when it starts the crawl
+                "crawl_requested_at": now,
                 "version": lease.version + 1,
             }
         )
@@ -148,13 +148,11 @@ def settle(lease: Lease, leases: LeaseStore) -> tuple[list[StepRef], Lease]:
     return lease.owners, following
 
 
-def follow_up(lease: Lease, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:
+def follow_up(lease: Lease, leases: LeaseStore, glue: Glue) -> Lease:
     """Start the crawl a settled lease's new owners wait for (no-op when the lease is IDLE)."""
     if lease.state != LeaseState.CRAWLING or not lease.owners:
         return lease
-    stamped = lease.model_copy(update={"crawl_requested_at": now, "version": lease.version + 1})
-    leases.put_lease(stamped, lease.version)
-    return start_crawl(stamped, leases, glue)
+    return start_crawl(lease, leases, glue)
 
 
 def promote_after_foreign(lease: Lease, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from relay.errors import ConcurrentRunsExceededException, RelayError
+from relay.errors import RelayError
 from relay.models import JobRun, Outcome, Step, StepRef
 from relay.ports import Glue, StepStore
 
@@ -32,10 +32,7 @@ def start_job(step: Step, arguments: dict[str, str], store: StepStore, glue: Glu
     """Start the job run for an OPEN step (already recorded, so an instant run's event finds its token)."""
     try:
         glue_run_id = glue.start_job_run(step.resource, job_arguments(step, arguments))
-    except ConcurrentRunsExceededException as e:
-        store.mark_start_failed(step.ref, step.attempt, f"ConcurrentRunsExceededException: {e}", now)
-        raise
-    except RelayError as e:
+    except RelayError as e:  # ConcurrentRunsExceededException included: the state machine retries it
         store.mark_start_failed(step.ref, step.attempt, f"{type(e).__name__}: {e}", now)
         raise
     store.record_glue_run(step.ref, step.attempt, glue_run_id)

@@ -22,18 +22,7 @@ from relay.models import (
     StepStatus,
 )
 from relay.observability import logger
-from relay.ports import DataBucket, Glue, LeaseStore, StepStore, Workflow
-
-
-@dataclass
-class ControlPlane:
-    """The ports every decision needs, bundled once per invocation."""
-
-    steps: StepStore
-    leases: LeaseStore
-    glue: Glue
-    workflow: Workflow
-    bucket: DataBucket
+from relay.ports import ControlPlane
 
 
 def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
@@ -79,7 +68,7 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
         requested = lease.crawl_requested_at
         if started and requested and started < requested - crawls.CLOCK_SKEW:
             return "ignored: event of an earlier crawl"
-        owners, following = crawls.settle(lease, plane.leases)
+        owners, following = crawls.settle(lease, plane.leases, now)
     except ConditionFailedError:
         return "ignored: the lease changed meanwhile (a duplicate event)"
     outcome = crawls.event_outcome(detail)
@@ -88,7 +77,7 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
         step = plane.steps.get_step(ref)
         if step is not None and step.status == StepStatus.OPEN:
             completed += complete(step, outcome, plane.steps, plane.workflow, now)
-    crawls.follow_up(following, plane.leases, plane.glue, now)
+    crawls.follow_up(following, plane.leases, plane.glue)
     return f"completed {completed} of {len(owners)} steps; {len(following.owners)} own the next crawl"
 
 
@@ -176,8 +165,8 @@ def _release(step: Step, plane: ControlPlane, now: datetime) -> None:
                 lease.model_copy(update={"owners": owners, "version": lease.version + 1}), lease.version
             )
             return
-        _, following = crawls.settle(lease, plane.leases)
-        crawls.follow_up(following, plane.leases, plane.glue, now)
+        _, following = crawls.settle(lease, plane.leases, now)
+        crawls.follow_up(following, plane.leases, plane.glue)
     except ConditionFailedError:
         logger.info("lease changed while releasing a repaired step", extra={"crawler": step.resource})
 

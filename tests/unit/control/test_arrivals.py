@@ -20,9 +20,7 @@ def landed(n: int) -> LandedObject:
 def arrive(cloud: FakeCloud, objects: list[LandedObject], at: datetime = T0) -> ArrivalResult:
     return start_run_for(
         objects,
-        cloud.store,
-        cloud.workflow,
-        cloud.bucket,
+        cloud.plane,
         at,
         ingest_date="2026-01-01",
         orphan_after=ORPHAN_AFTER,
