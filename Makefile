@@ -8,6 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 CODE := gluerelay glue bench tests functions
+# aws-sam-cli and checkov each live in their own venv: their pins clash with the project's and each other's.
+TOOLS := .venv-tools
+SAM := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+export SAM_CLI_TELEMETRY := 0
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; gluerelay needs Python 3.11 (as Lambda python3.11 and Glue 5.0)"; exit 1; }
@@ -18,6 +23,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
+$(TOOLS)/%/.installed: tools/%-requirements.txt
+	rm -rf $(TOOLS)/$* && $(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --upgrade pip==25.3
+	$(TOOLS)/$*/bin/python -m pip install --quiet --no-deps -r $<
 	touch $@
 
 .PHONY: help
@@ -43,8 +54,13 @@ format: $(STAMP) ## Format and autofix with ruff
 	$(BIN)/ruff check --fix $(CODE)
 
 .PHONY: check-template
-check-template: $(STAMP) ## cfn-lint the SAM template
+check-template: $(STAMP) $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## cfn-lint, sam validate --lint, checkov, sam build
 	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml --region us-east-1
+	$(CHECKOV) --file template.yaml --config-file .checkov.yaml
+	mkdir -p .aws-sam && $(SAM) build --template template.yaml --build-dir .aws-sam/build --region us-east-1 >.aws-sam/build.log 2>&1 \
+		|| { cat .aws-sam/build.log; exit 1; }
+	@echo "sam build: $$(ls .aws-sam/build | grep -vc template.yaml) artifacts in .aws-sam/build"
 
 .PHONY: test
 test: lint check-template ## Every check and test (lint, types, template, unit, integration, e2e)
@@ -68,6 +84,14 @@ lock: ## Re-freeze constraints.txt from a fresh resolve of pyproject.toml
 	/tmp/gluerelay-lock/bin/pip install --quiet '.[dev,spark]'
 	/tmp/gluerelay-lock/bin/pip freeze --exclude gluerelay | sort > constraints.txt
 
+.PHONY: lock-tools
+lock-tools: ## Re-freeze tools/*-requirements.txt (aws-sam-cli, checkov)
+	for t in sam:aws-sam-cli checkov:checkov; do n=$${t%%:*}; rm -rf /tmp/gluerelay-lock-$$n && \
+		$(PYTHON) -m venv /tmp/gluerelay-lock-$$n && /tmp/gluerelay-lock-$$n/bin/pip install --quiet \
+		"$${t#*:}==$$(sed -n "s/^$${t#*:}==//p" tools/$$n-requirements.txt)" && \
+		{ sed -n '/^#/p' tools/$$n-requirements.txt; /tmp/gluerelay-lock-$$n/bin/pip freeze | sort; } \
+		> tools/$$n-requirements.txt.new && mv tools/$$n-requirements.txt.new tools/$$n-requirements.txt; done
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local outputs
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .gluerelay .aws-sam
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .gluerelay .aws-sam

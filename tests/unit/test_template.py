@@ -22,7 +22,12 @@ SUBSTITUTIONS = {
 def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for name, res in template["Resources"].items():
-        for policy in res.get("Properties", {}).get("Policies", []):
+        properties = res.get("Properties", {})
+        documents = [
+            *properties.get("Policies", []),
+            *([properties] if "PolicyDocument" in properties else []),
+        ]
+        for policy in documents:
             document = policy.get("PolicyDocument", policy)
             for statement in document.get("Statement", []) if isinstance(document, dict) else []:
                 found.append((name, statement))
@@ -35,6 +40,29 @@ def test_no_policy_grants_wildcard_actions() -> None:
         if statement.get("Effect") == "Deny":
             continue
         assert all("*" not in action for action in actions), f"{name}: {actions}"
+
+
+def test_policy_documents_of_managed_policies_are_checked_too() -> None:
+    checked = {name for name, _ in statements(load_template())}
+    assert {"SourceAccessPolicy", "StartStepFunction", "GlueJobRole"} <= checked
+
+
+def test_the_jdbc_source_reads_its_credentials_from_secrets_manager_only() -> None:
+    template = load_template()
+    resources = template["Resources"]
+    properties = resources["SourceConnection"]["Properties"]["ConnectionInput"]["ConnectionProperties"]
+    assert properties["SECRET_ID"] == {"Ref": "SourceSecretArn"}
+    assert not {"USERNAME", "PASSWORD"} & set(properties)
+    for name in ("SourceConnection", "SourceAccessPolicy", "SourceCrawlerRole", "SourceCrawler"):
+        assert resources[name]["Condition"] == "HasJdbcSource", name
+    assert template["Parameters"]["SourceSecretArn"]["Default"] == ""
+    required = template["Rules"]["JdbcSourceIsComplete"]["Assertions"]
+    assert {a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in required} == {
+        "SourceSecretArn",
+        "SourceSubnetId",
+        "SourceSecurityGroupId",
+        "SourceAvailabilityZone",
+    }
 
 
 def test_every_function_handler_exists() -> None:

@@ -1,0 +1,1 @@
+"""The local cloud: template.yaml on emulated AWS (moto) with the real handlers, Glue scripts and crawls."""

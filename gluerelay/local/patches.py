@@ -1,0 +1,145 @@
+"""Every fix the local cloud makes to moto, in one place.
+
+moto is pinned exactly (pyproject.toml); each patch names the moto 5.2.5 gap it covers and has a test in
+tests/integration/test_moto_patches.py that shows the gap and the fix. `install()` applies them all and
+returns a function that restores moto; it is idempotent, so tests and the local cloud can both call it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import EmptyResult
+from moto.moto_api import state_manager
+from moto.stepfunctions import responses as sfn_responses
+from moto.stepfunctions.parser import models as sfn_models
+from moto.stepfunctions.parser.api import (
+    InvalidToken,
+    SendTaskFailureOutput,
+    SendTaskSuccessOutput,
+    TaskTimedOut,
+)
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackOutcomeFailure,
+    CallbackOutcomeSuccess,
+)
+
+_lock = threading.Lock()
+_undo: list[Callable[[], None]] = []
+
+
+def _replace(owner: Any, name: str, new: Any) -> None:
+    old = owner.__dict__[name]
+    setattr(owner, name, new)
+    _undo.append(lambda: setattr(owner, name, old))
+
+
+def send_task_failure_keeps_cause() -> None:
+    """SendTaskFailure passes `cause` on (moto's responses.py drops it, and with it Glue's message)."""
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    _replace(sfn_responses.StepFunctionResponse, "send_task_failure", send_task_failure)
+
+
+def closed_tokens_time_out() -> None:
+    """A token whose task already ended answers TaskTimedOut, as on AWS.
+
+    moto: a token of a finished execution raises InvalidToken (only RUNNING executions are searched), a
+    second SendTaskSuccess for a task that is already completed silently overwrites the first outcome, and
+    moto's own TaskTimedOut has no error code.
+    """
+
+    def notify(backend: Any, token: str, outcome: Any) -> None:
+        for execution in backend._get_executions():
+            worker = getattr(execution, "exec_worker", None)
+            if worker is None:
+                continue
+            endpoint = worker.env.callback_pool_manager.get(token)
+            if endpoint is None:
+                continue
+            running = execution.status == "RUNNING"
+            if not running or endpoint.get_outcome() is not None or endpoint.consumer_error is not None:
+                raise TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut")
+            endpoint.notify(outcome=outcome)
+            return
+        raise InvalidToken()  # type: ignore[no-untyped-call]
+
+    def send_task_success(self: Any, task_token: str, outcome: str) -> SendTaskSuccessOutput:
+        notify(self, task_token, CallbackOutcomeSuccess(callback_id=task_token, output=outcome))
+        return SendTaskSuccessOutput()
+
+    def send_task_failure(
+        self: Any, task_token: str, error: str | None = None, cause: str | None = None
+    ) -> SendTaskFailureOutput:
+        notify(self, task_token, CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause))
+        return SendTaskFailureOutput()
+
+    backend = sfn_models.StepFunctionsParserBackend
+    _replace(backend, "send_task_success", send_task_success)
+    _replace(backend, "send_task_failure", send_task_failure)
+
+
+def unnamed_executions_get_a_name() -> None:
+    """StartExecution without a name gets a generated one (moto: ARN ends in `:None`, 2nd start clashes)."""
+    original = sfn_models.StepFunctionsParserBackend.__dict__["start_execution"]
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
+
+    _replace(sfn_models.StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def glue_runs_wait_for_the_local_runtime() -> None:
+    """Glue job runs and crawls stay where the local Glue runtime puts them.
+
+    moto: a job run is SUCCEEDED and a crawl finished the first time anyone looks ("immediate" progression),
+    although nothing ran.
+    """
+    for model in ("glue::job_run", "glue::crawl"):
+        previous = state_manager.get_transition(model)
+        state_manager.set_transition(model, {"progression": "manual", "times": 10**12})
+        _undo.append(functools.partial(state_manager.set_transition, model, previous))
+
+
+def quiet_the_interpreter() -> None:
+    """moto's ASL interpreter logs every handled failure (Catch, Retry) at ERROR with kilobytes of AST."""
+    log = logging.getLogger("moto.stepfunctions.parser")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    _undo.append(lambda: log.setLevel(level))
+
+
+PATCHES: tuple[Callable[[], None], ...] = (
+    send_task_failure_keeps_cause,
+    closed_tokens_time_out,
+    unnamed_executions_get_a_name,
+    glue_runs_wait_for_the_local_runtime,
+    quiet_the_interpreter,
+)
+
+
+def install() -> Callable[[], None]:
+    """Apply every patch (once); the returned function restores moto."""
+    with _lock:
+        if not _undo:
+            for patch in PATCHES:
+                patch()
+    return uninstall
+
+
+def uninstall() -> None:
+    with _lock:
+        while _undo:
+            _undo.pop()()

@@ -1,0 +1,137 @@
+"""Each moto patch in gluerelay.local.patches: the gap in stock moto 5.2.5, then the fix."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from gluerelay.local import patches
+
+pytestmark = pytest.mark.integration
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def sfn() -> Iterator[Any]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        patches.uninstall()
+        yield boto3.client("stepfunctions", region_name=REGION)
+        patches.uninstall()
+
+
+def waiting_execution(sfn: Any) -> tuple[str, str]:
+    """An execution waiting on a task token (handed to SQS); returns (execution ARN, token)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "End": True,
+    }
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": task}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name=f"e{time.monotonic_ns()}")["executionArn"]
+    for _ in range(200):
+        if messages := sqs.receive_message(QueueUrl=queue).get("Messages"):
+            return arn, json.loads(messages[0]["Body"])["token"]
+        time.sleep(0.01)
+    raise AssertionError("no token")
+
+
+def finished(sfn: Any, arn: str) -> dict[str, Any]:
+    for _ in range(200):
+        execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        time.sleep(0.01)
+    raise AssertionError("still running")
+
+
+def failure_cause(sfn: Any) -> str | None:
+    arn, token = waiting_execution(sfn)
+    sfn.send_task_failure(taskToken=token, error="GlueJobFailed", cause="Glue's own message")
+    finished(sfn, arn)
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    details = next(e for e in events if e["type"] == "TaskFailed")["taskFailedEventDetails"]
+    cause: str | None = details.get("cause")
+    return cause
+
+
+def test_send_task_failure_keeps_the_cause(sfn: Any) -> None:
+    assert failure_cause(sfn) is None
+    patches.install()
+    assert failure_cause(sfn) == "Glue's own message"
+
+
+def late_token_error(sfn: Any) -> str:
+    arn, token = waiting_execution(sfn)
+    sfn.send_task_success(taskToken=token, output="{}")
+    finished(sfn, arn)
+    with pytest.raises(ClientError) as raised:
+        sfn.send_task_success(taskToken=token, output="{}")
+    return str(raised.value.response["Error"]["Code"])
+
+
+def test_a_token_of_a_closed_task_times_out_as_on_aws(sfn: Any) -> None:
+    assert late_token_error(sfn) == "InvalidToken"
+    patches.install()
+    assert late_token_error(sfn) == "TaskTimedOut"
+    with pytest.raises(ClientError, match="InvalidToken"):
+        sfn.send_task_success(taskToken="never-issued", output="{}")
+
+
+def unnamed_execution_names(sfn: Any) -> list[str]:
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    names = []
+    for _ in range(2):
+        try:
+            names.append(sfn.start_execution(stateMachineArn=machine)["executionArn"].rsplit(":", 1)[1])
+        except ClientError as e:
+            names.append(str(e.response["Error"]["Code"]))
+    return names
+
+
+def test_unnamed_executions_get_distinct_names(sfn: Any) -> None:
+    assert unnamed_execution_names(sfn)[0] == "None"
+    patches.install()
+    first, second = unnamed_execution_names(sfn)
+    assert first != second and "None" not in (first, second)
+
+
+def job_run_state() -> str:
+    glue = boto3.client("glue", region_name=REGION)
+    name = f"j{time.monotonic_ns()}"
+    glue.create_job(Name=name, Role="r", Command={"Name": "glueetl", "ScriptLocation": "s3://b/s.py"})
+    run_id = glue.start_job_run(JobName=name)["JobRunId"]
+    return str(glue.get_job_run(JobName=name, RunId=run_id)["JobRun"]["JobRunState"])
+
+
+def test_glue_job_runs_do_not_succeed_by_themselves(sfn: Any) -> None:
+    assert job_run_state() == "SUCCEEDED"  # nothing ran
+    patches.install()
+    assert job_run_state() == "STARTING"  # until the local Glue runtime moves it
+
+
+def test_the_interpreter_stops_logging_handled_failures_at_error(sfn: Any) -> None:
+    log = logging.getLogger("moto.stepfunctions.parser")
+    assert log.isEnabledFor(logging.ERROR)
+    patches.install()
+    assert not log.isEnabledFor(logging.ERROR)
+    patches.uninstall()
+    assert log.isEnabledFor(logging.ERROR)
