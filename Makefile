@@ -39,8 +39,8 @@ help: ## List the targets
 install: $(STAMP) ## Create .venv with the pinned dependencies
 
 .PHONY: run
-run: $(STAMP) ## Run the pipeline end to end, locally (ROWS=10000 SOURCE=s3|jdbc)
-	$(BIN)/gluerelay run --rows $${ROWS:-10000} --source $${SOURCE:-s3}
+run: $(STAMP) ## The pipeline end to end in the local cloud (ROWS=10000 SOURCE=s3|jdbc FILES=1)
+	$(BIN)/gluerelay local run --rows $${ROWS:-10000} --source $${SOURCE:-s3} --files $${FILES:-1}
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy

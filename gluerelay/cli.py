@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from gluerelay import datagen
 from gluerelay.glue.jobrun import JobRunResult, run_job, script_path
-from gluerelay.local_pipeline import PipelineRun, Source, run_pipeline
 
 app = typer.Typer(help="Event-driven AWS Glue pipelines, on AWS and on this machine.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Run one Glue job locally, as a Glue job run.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+local_app = typer.Typer(
+    help="The local cloud: template.yaml on emulated AWS, on this machine.", no_args_is_help=True
+)
+app.add_typer(local_app, name="local")
 console = Console()
-DEFAULT_DATA_DIR = Path(".gluerelay/local")
 
 
 @app.command()
@@ -61,47 +61,6 @@ def jobs_run(
         raise typer.Exit(1)
 
 
-@app.command()
-def run(  # noqa: PLR0917 - Typer maps each parameter to an option
-    rows: Annotated[int, typer.Option(min=0, help="Rows of generated source data")] = 10_000,
-    source: Annotated[
-        str, typer.Option(help="s3 (landed CSV export files) or jdbc (a relational table)")
-    ] = "s3",
-    files: Annotated[int, typer.Option(min=1, help="Landed files (source s3)")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed of the generated data")] = 7,
-    jdbc_url: Annotated[
-        str | None,
-        typer.Option(help="jdbc:postgresql://host/db?user=..&password=.. instead of the SQLite sample"),
-    ] = None,
-    data_dir: Annotated[
-        Path, typer.Option(help="Where the local bucket, source and logs live")
-    ] = DEFAULT_DATA_DIR,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON")] = False,
-) -> None:
-    """Run the customers pipeline's jobs locally: job 1 extract, then job 2 cleanse."""
-    if source not in ("s3", "jdbc"):
-        raise typer.BadParameter("choose s3 or jdbc", param_hint="--source")
-    if jdbc_url and source != "jdbc":
-        raise typer.BadParameter("--jdbc-url needs --source jdbc", param_hint="--jdbc-url")
-    chosen: Source = "jdbc" if source == "jdbc" else "s3"
-    progress = None if as_json else _print_job
-    result = run_pipeline(
-        data_dir.resolve(),
-        rows=rows,
-        source=chosen,
-        seed=seed,
-        files=files,
-        jdbc_url=jdbc_url,
-        on_job_done=progress,
-    )
-    if as_json:
-        console.print_json(json.dumps(_run_as_dict(result)))
-    else:
-        _print_report(result)
-    if not result.succeeded:
-        raise typer.Exit(1)
-
-
 def _print_job(result: JobRunResult) -> None:
     style = "green" if result.state == "SUCCEEDED" else "red"
     console.print(
@@ -112,51 +71,49 @@ def _print_job(result: JobRunResult) -> None:
         console.print(f"  [red]{result.error_message}[/]")
 
 
-def _run_as_dict(run: PipelineRun) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "status": "SUCCEEDED" if run.succeeded else "FAILED",
-        "source": run.source,
-        "ingest_date": run.ingest_date,
-        "inputs": run.inputs,
-        "jobs": [
-            {
-                "job": j.job_name,
-                "job_run_id": j.job_run_id,
-                "state": j.state,
-                "error": j.error_message,
-                "seconds": round(j.execution_seconds, 3),
-                "log": str(j.log_path),
-            }
-            for j in run.jobs
-        ],
-        "summaries": run.summaries,
-    }
+@local_app.command("run")
+def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
+    rows: Annotated[int, typer.Option(min=0, help="Rows of generated source data")] = 10_000,
+    source: Annotated[
+        str, typer.Option(help="s3 (export files land in the bucket) or jdbc (a database table)")
+    ] = "s3",
+    files: Annotated[int, typer.Option(min=1, help="Export files to land (source s3)")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the generated data")] = 7,
+    jdbc_url: Annotated[
+        str | None,
+        typer.Option(help="jdbc:postgresql://host:5432/db?user=..&password=.. instead of the SQLite sample"),
+    ] = None,
+    job_start_delay: Annotated[
+        float, typer.Option(min=0, help="Seconds Glue takes to start a job run")
+    ] = 0.0,
+    min_crawl_seconds: Annotated[float, typer.Option(min=0, help="Shortest crawl, in seconds")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
+) -> None:
+    """Deploy template.yaml into a local cloud, start a run as AWS would, and report it."""
+    from gluerelay.local.cloud import CloudOptions, LocalCloud
+    from gluerelay.local.glue import GlueTiming
+    from gluerelay.local.report import render
+    from gluerelay.local.runs import run_from_database, run_from_landing
 
-
-def _print_report(run: PipelineRun) -> None:
-    status = "[green]SUCCEEDED[/]" if run.succeeded else "[red]FAILED[/]"
-    console.rule(f"run {run.run_id}  {status}")
-    extract = run.summaries.get("extract_customers")
-    cleanse = run.summaries.get("cleanse_customers")
-    if extract:
-        console.print(f"extract_customers: {extract['rows_read']:,} rows from {', '.join(extract['inputs'])}")
-        console.print(f"  raw CSV → {extract['output']}")
-    if cleanse:
-        table = Table(title="cleanse_customers", show_header=True)
-        table.add_column("rows")
-        table.add_column("count", justify="right")
-        table.add_row("read", f"{cleanse['rows_read']:,}")
-        table.add_row("written", f"{cleanse['rows_written']:,}")
-        table.add_row("duplicates removed", f"{cleanse['duplicates_removed']:,}")
-        table.add_row("quarantined", f"{cleanse['rows_quarantined']:,}")
-        for reason, count in cleanse["quarantined_by_reason"].items():
-            table.add_row(f"  {reason}", f"{count:,}")
-        console.print(table)
-        console.print(f"  cleansed Parquet → {cleanse['outputs']['cleansed']}")
-        console.print(f"  quarantine      → {cleanse['outputs']['quarantine']}")
-    failed = run.failed_job
-    if failed:
-        console.print(
-            f"[red]{failed.job_name} {failed.state}: {failed.error_message}[/]  (log: {failed.log_path})"
-        )
+    if source not in ("s3", "jdbc"):
+        raise typer.BadParameter("choose s3 or jdbc", param_hint="--source")
+    if jdbc_url and source != "jdbc":
+        raise typer.BadParameter("--jdbc-url needs --source jdbc", param_hint="--jdbc-url")
+    options = CloudOptions(timing=GlueTiming(job_start_delay, min_crawl_seconds))
+    with LocalCloud(options) as cloud:
+        if not as_json:
+            console.print(
+                f"local cloud up: {len(cloud.template.active())} resources from template.yaml, "
+                f"endpoint {cloud.endpoint}"
+            )
+        if source == "jdbc":
+            reports = [run_from_database(cloud, rows=rows, seed=seed, jdbc_url=jdbc_url)]
+        else:
+            reports = run_from_landing(cloud, rows=rows, files=files, seed=seed)
+    if as_json:
+        console.print_json("[" + ",".join(r.to_json() for r in reports) + "]")
+    else:
+        for report in reports:
+            render(report, console)
+    if not all(r.succeeded for r in reports):
+        raise typer.Exit(1)

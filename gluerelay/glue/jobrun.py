@@ -52,6 +52,7 @@ def run_job(
     env: Mapping[str, str] | None = None,
     timeout_seconds: float | None = None,
     log_dir: Path | None = None,
+    job_run_id: str | None = None,
 ) -> JobRunResult:
     """Run ``script`` with Glue job ``arguments`` (keys ``--name``) and wait for the outcome.
 
@@ -59,7 +60,7 @@ def run_job(
     killed and reported as TIMEOUT, as Glue does.
     """
     name = job_name or script.stem
-    run_id = new_job_run_id()
+    run_id = job_run_id or new_job_run_id()
     argv = [
         sys.executable,
         "-m",

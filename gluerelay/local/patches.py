@@ -12,6 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.responses import EmptyResult
@@ -28,6 +29,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
 )
+from moto.stepfunctions.parser.backend import execution_worker
 
 _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
@@ -101,6 +103,27 @@ def unnamed_executions_get_a_name() -> None:
     _replace(sfn_models.StepFunctionsParserBackend, "start_execution", start_execution)
 
 
+def execution_start_time_is_a_string() -> None:
+    """`$$.Execution.StartTime` is an ISO 8601 string, as on AWS (moto passes a datetime, so a DynamoDB or
+    Lambda task that uses it fails with "Object of type datetime is not JSON serializable")."""
+    original = execution_worker.ExecutionWorker.__dict__["_get_evaluation_environment"]
+
+    def get_evaluation_environment(self: Any) -> Any:
+        details = self._evaluation_details.execution_details
+        started = details.start_time
+        if isinstance(started, datetime):
+            moment = started if started.tzinfo else started.replace(tzinfo=UTC)
+            details.start_time = (
+                moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            )
+        try:
+            return original(self)
+        finally:
+            details.start_time = started
+
+    _replace(execution_worker.ExecutionWorker, "_get_evaluation_environment", get_evaluation_environment)
+
+
 def glue_runs_wait_for_the_local_runtime() -> None:
     """Glue job runs and crawls stay where the local Glue runtime puts them.
 
@@ -114,17 +137,20 @@ def glue_runs_wait_for_the_local_runtime() -> None:
 
 
 def quiet_the_interpreter() -> None:
-    """moto's ASL interpreter logs every handled failure (Catch, Retry) at ERROR with kilobytes of AST."""
-    log = logging.getLogger("moto.stepfunctions.parser")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    _undo.append(lambda: log.setLevel(level))
+    """moto's ASL interpreter logs every handled failure (Catch, Retry) at ERROR with kilobytes of AST, and
+    the server logs every request."""
+    for name in ("moto.stepfunctions.parser", "werkzeug"):
+        log = logging.getLogger(name)
+        level = log.level
+        log.setLevel(logging.CRITICAL)
+        _undo.append(functools.partial(log.setLevel, level))
 
 
 PATCHES: tuple[Callable[[], None], ...] = (
     send_task_failure_keeps_cause,
     closed_tokens_time_out,
     unnamed_executions_get_a_name,
+    execution_start_time_is_a_string,
     glue_runs_wait_for_the_local_runtime,
     quiet_the_interpreter,
 )

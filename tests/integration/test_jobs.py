@@ -10,6 +10,7 @@ import os
 import re
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,40 @@ import pytest
 from gluerelay import datagen
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import JobRunResult, run_job, script_path
-from gluerelay.local_pipeline import BucketLayout
 from tests.conftest import needs_s3_filesystem, needs_sqlite_jdbc_driver
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 INGEST_DATE = "2026-11-24"
+
+
+@dataclass(frozen=True)
+class BucketLayout:
+    """The data bucket's prefixes, rooted in a local folder."""
+
+    root: Path
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw" / "customers"
+
+    @property
+    def cleansed(self) -> Path:
+        return self.root / "cleansed" / "customers"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine" / "customers"
+
+    @property
+    def summaries(self) -> Path:
+        return self.root / "summaries"
+
+    def summary(self, run_id: str, job: str) -> Path:
+        return self.summaries / run_id / f"{job}.json"
 
 
 def extract(

@@ -1,0 +1,257 @@
+"""EventBridge delivery, SQS event source mappings and schedules of the local cloud.
+
+Rules and targets live in moto (created from the template); matching is moto's own EventPattern, which
+agrees with AWS on the operators the template uses. Delivery is ours, because moto's cannot reach Lambda
+or Step Functions targets and delivers for DISABLED rules: ENABLED rules only, Lambda targets invoked
+asynchronously (Lambda's retries, then the function's OnFailure destination), SQS targets sent, state
+machines started. Every S3 "Object Created" (buckets with EventBridge on) and every `PutEvents` goes
+through here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.events import models as events_models
+
+from gluerelay.local.lambdas import LambdaRuntime
+
+
+@dataclass
+class Delivery:
+    """One event and what it reached, for the report and the tests."""
+
+    at: float
+    source: str
+    detail_type: str
+    rule: str
+    target: str
+
+
+@dataclass
+class EventBus:
+    region: str
+    account: str
+    lambdas: LambdaRuntime
+    clients: Callable[[str], Any]
+    deliveries: list[Delivery] = field(default_factory=list)
+    # Fault injection for tests: return True to drop an event before any rule sees it.
+    drop: Callable[[dict[str, Any]], bool] | None = None
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def install(self) -> None:
+        original = events_models.Rule.send_to_targets
+        bus = self
+
+        def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+            bus.deliver_to_rule(rule, bus.normalise(event))
+
+        events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+        self._undo.append(lambda: setattr(events_models.Rule, "send_to_targets", original))
+
+    def uninstall(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    @staticmethod
+    def normalise(event: dict[str, Any]) -> dict[str, Any]:
+        """The envelope as AWS delivers it (moto's S3 notifications put a unix float in `time`)."""
+        event = dict(event)
+        stamp = event.get("time")
+        if isinstance(stamp, (int, float)):
+            event["time"] = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event.setdefault("id", str(uuid.uuid4()))
+        event.setdefault("version", "0")
+        return event
+
+    def publish(
+        self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None
+    ) -> None:
+        """A service event on the default bus (Glue's state changes)."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": self.account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": resources or [],
+            "detail": detail,
+        }
+        for rule in self._rules():
+            self.deliver_to_rule(rule, event)
+
+    def _rules(self) -> list[Any]:
+        backend = events_models.events_backends[self.account][self.region]
+        return [r for bus in backend.event_buses.values() for r in bus.rules.values()]
+
+    def deliver_to_rule(self, rule: Any, event: dict[str, Any]) -> None:
+        if rule.state != "ENABLED" or rule.scheduled_expression or not rule.event_pattern:
+            return
+        if not rule.event_pattern.matches_event(event):
+            return
+        if self.drop is not None and self.drop(event):
+            return
+        for target in rule.targets:
+            self._send(rule.name, target, event)
+
+    def fire_schedule(self, rule: Any) -> None:
+        """A scheduled rule's tick: its targets receive the "Scheduled Event"."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [rule.arn],
+            "detail": {},
+        }
+        for target in rule.targets:
+            self._send(rule.name, target, event)
+
+    def _send(self, rule: str, target: dict[str, Any], event: dict[str, Any]) -> None:
+        arn = str(target["Arn"])
+        payload = json.loads(target["Input"]) if target.get("Input") else event
+        service = arn.split(":")[2]
+        if service == "lambda":
+            self.lambdas.invoke_async(arn, payload)
+        elif service == "sqs":
+            self.clients("sqs").send_message(QueueUrl=queue_url(arn), MessageBody=json.dumps(payload))
+        elif service == "states":
+            self.clients("stepfunctions").start_execution(stateMachineArn=arn, input=json.dumps(payload))
+        else:
+            return
+        with self._lock:
+            self.deliveries.append(
+                Delivery(time.time(), str(event.get("source")), str(event.get("detail-type")), rule, arn)
+            )
+
+
+@dataclass
+class QueueMapping:
+    """An SQS event source mapping: batches of up to BatchSize, gathered for up to the batching window."""
+
+    function: str
+    queue_url: str
+    batch_size: int
+    window_seconds: float
+    report_item_failures: bool
+    queue_arn: str
+
+
+@dataclass
+class Pollers:
+    """The threads that poll queues for their mappings and fire schedules."""
+
+    lambdas: LambdaRuntime
+    clients: Callable[[str], Any]
+    bus: EventBus
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    batches: list[tuple[str, int]] = field(default_factory=list)  # (function, records) per invocation
+
+    def start_mapping(self, mapping: QueueMapping) -> None:
+        thread = threading.Thread(
+            target=self._poll, args=(mapping,), daemon=True, name=f"esm-{mapping.function}"
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def start_schedule(self, rule: Any, period_seconds: float) -> None:
+        thread = threading.Thread(target=self._tick, args=(rule, period_seconds), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _tick(self, rule: Any, period: float) -> None:
+        while not self._stop.wait(period):
+            if rule.state == "ENABLED":
+                self.bus.fire_schedule(rule)
+
+    def _poll(self, mapping: QueueMapping) -> None:
+        sqs = self.clients("sqs")
+        while not self._stop.is_set():
+            batch: list[dict[str, Any]] = []
+            first_at: float | None = None
+            while not self._stop.is_set() and len(batch) < mapping.batch_size:
+                wanted = min(10, mapping.batch_size - len(batch))
+                received = sqs.receive_message(
+                    QueueUrl=mapping.queue_url,
+                    MaxNumberOfMessages=wanted,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                if received:
+                    batch.extend(received)
+                    first_at = first_at or time.monotonic()
+                if first_at is not None and time.monotonic() - first_at >= mapping.window_seconds:
+                    break
+                if not received:
+                    self._stop.wait(0.05)
+            if batch:
+                self._invoke(mapping, batch, sqs)
+
+    def _invoke(self, mapping: QueueMapping, batch: list[dict[str, Any]], sqs: Any) -> None:
+        region = mapping.queue_arn.split(":")[3]
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": mapping.queue_arn,
+                "awsRegion": region,
+            }
+            for m in batch
+        ]
+        self.batches.append((mapping.function, len(records)))
+        result = self.lambdas.invoke(mapping.function, {"Records": records})
+        if result.error is not None:
+            return  # every message becomes visible again after the visibility timeout
+        failed: set[str] = set()
+        if mapping.report_item_failures and isinstance(result.payload, dict):
+            failed = {f["itemIdentifier"] for f in result.payload.get("batchItemFailures", [])}
+        done = [m for m in batch if m["MessageId"] not in failed]
+        for chunk in range(0, len(done), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(done[chunk : chunk + 10])
+            ]
+            sqs.delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
+
+
+def queue_url(arn: str) -> str:
+    """The URL of the SQS queue with this ARN (the form moto's in-process endpoint uses)."""
+    _, _, _, region, account, name = arn.split(":", 5)
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+
+
+def schedule_period(expression: str) -> float:
+    """Seconds between ticks of a rate() schedule (cron schedules are not emulated)."""
+    match = _RATE.fullmatch(expression.strip())
+    if not match:
+        raise ValueError(f"schedule {expression!r}: the local cloud runs rate() schedules only")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return int(match.group(1)) * float(unit)

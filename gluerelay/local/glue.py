@@ -1,0 +1,445 @@
+"""The local Glue service: StartJobRun runs the job's real script, StartCrawler really crawls the bucket.
+
+Hooks sit on moto's Glue backend, so every caller (start_step's worker, the CLI, tests) goes through them
+and GetJobRun / GetJobRuns / GetCrawler / ListCrawls / GetTables / GetPartitions stay truthful: they are
+moto's own answers about the state this module keeps. Each run ends with the AWS-shaped event Glue sends
+("Glue Job State Change", "Glue Crawler State Change").
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+from moto.glue import models as glue_models
+
+from gluerelay.glue.jdbc import CONNECTIONS_ENV
+from gluerelay.glue.jobrun import run_job
+
+Publish = Callable[[str, str, dict[str, Any]], None]  # (source, detail-type, detail)
+SAMPLE_BYTES = 1 << 20
+
+
+@dataclass
+class GlueTiming:
+    """Latency knobs that emulate AWS: Glue takes seconds to start a job and at least a while to crawl."""
+
+    job_start_delay_seconds: float = 0.0
+    min_crawl_seconds: float = 0.0
+
+
+@dataclass
+class JobRunRecord:
+    job_name: str
+    run_id: str
+    state: str
+    started: float
+    completed: float | None = None
+    error: str | None = None
+    log_path: Path | None = None
+
+
+@dataclass
+class CrawlRecord:
+    crawler: str
+    crawl_id: str
+    state: str
+    started: float
+    completed: float | None = None
+    error: str | None = None
+    tables_created: int = 0
+    tables_updated: int = 0
+    partitions_created: int = 0
+    partitions_updated: int = 0
+
+
+@dataclass
+class LocalGlue:
+    """Runs what moto records. `install()` patches moto's backend; `uninstall()` restores it."""
+
+    root: Path
+    publish: Publish
+    job_env: Callable[[], dict[str, str]]
+    s3: Any  # an in-process boto3 S3 client
+    timing: GlueTiming = field(default_factory=GlueTiming)
+    log_dir: Path | None = None
+    job_runs: list[JobRunRecord] = field(default_factory=list)
+    crawls: list[CrawlRecord] = field(default_factory=list)
+    # Test hooks: make a job or a crawl fail with a message of our choosing.
+    fail_jobs: dict[str, str] = field(default_factory=dict)
+    fail_crawlers: dict[str, str] = field(default_factory=dict)
+    # Connections that exist only locally (the SQLite stand-in for the RDS source): name -> JDBC URL.
+    extra_connections: dict[str, str] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ hooks
+
+    def install(self) -> None:
+        backend_cls = glue_models.GlueBackend
+        original_start_job_run = backend_cls.start_job_run
+        original_start_crawler = backend_cls.start_crawler
+        original_job_run_dict = glue_models.FakeJobRun.as_dict
+        original_crawler_dict = glue_models.FakeCrawler.as_dict
+        glue = self
+
+        def start_job_run(backend: Any, name: str, *args: Any, **kwargs: Any) -> str:
+            run_id = original_start_job_run(backend, name, *args, **kwargs)
+            job = backend.get_job(name)
+            glue._start_job(job, job.get_job_run(run_id), backend)
+            return str(run_id)
+
+        def start_crawler(backend: Any, name: str) -> None:
+            original_start_crawler(backend, name)  # raises CrawlerRunningException as Glue does
+            crawler = backend.get_crawler(name)
+            glue._start_crawl(crawler, crawler.crawls[-1], backend)
+
+        def job_run_as_dict(run: Any) -> dict[str, Any]:
+            data: dict[str, Any] = original_job_run_dict(run)
+            extra = getattr(run, "gluerelay", {})
+            data.update({k: v for k, v in extra.items() if v is not None})
+            if data["JobRunState"] in ("STARTING", "RUNNING", "STOPPING"):
+                data.pop("CompletedOn", None)
+            return data
+
+        def crawler_as_dict(crawler: Any) -> dict[str, Any]:
+            data: dict[str, Any] = original_crawler_dict(crawler)
+            last = data.get("LastCrawl")
+            if (
+                last
+            ):  # ListCrawls says COMPLETED; GetCrawler's LastCrawl.Status is SUCCEEDED | FAILED | CANCELLED
+                crawl = crawler.crawls[-1]
+                last["Status"] = {"COMPLETED": "SUCCEEDED", "STOPPED": "CANCELLED"}.get(
+                    crawl.status, crawl.status
+                )
+                if getattr(crawl, "error_message", None):
+                    last["ErrorMessage"] = crawl.error_message
+            return data
+
+        backend_cls.start_job_run = start_job_run  # type: ignore[method-assign,assignment]
+        backend_cls.start_crawler = start_crawler  # type: ignore[method-assign,assignment]
+        glue_models.FakeJobRun.as_dict = job_run_as_dict  # type: ignore[method-assign,assignment]
+        glue_models.FakeCrawler.as_dict = crawler_as_dict  # type: ignore[method-assign,assignment]
+
+        def undo() -> None:
+            backend_cls.start_job_run = original_start_job_run  # type: ignore[method-assign]
+            backend_cls.start_crawler = original_start_crawler  # type: ignore[method-assign]
+            glue_models.FakeJobRun.as_dict = original_job_run_dict  # type: ignore[method-assign]
+            glue_models.FakeCrawler.as_dict = original_crawler_dict  # type: ignore[method-assign]
+
+        self._undo.append(undo)
+
+    def uninstall(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait for every job run and crawl started so far to end."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _start_job(self, job: Any, run: Any, backend: Any) -> None:
+        run.status = "STARTING"
+        run.gluerelay = {"ExecutionTime": 0, "GlueVersion": job.glue_version}
+        record = JobRunRecord(job.name, run.job_run_id, "STARTING", time.time())
+        self.job_runs.append(record)
+        self._spawn(self._run_job, job, run, record, backend)
+
+    def _run_job(self, job: Any, run: Any, record: JobRunRecord, backend: Any) -> None:
+        time.sleep(self.timing.job_start_delay_seconds)
+        run.status = record.state = "RUNNING"
+        run.started_on = datetime.now(UTC)
+        arguments = {**(job.default_arguments or {}), **(run.arguments or {})}
+        arguments = {k: v for k, v in arguments.items() if not k.startswith(("--job-language", "--enable-"))}
+        script = self._script(job)
+        timeout_minutes = run.timeout or job.timeout or 2880
+        if job.name in self.fail_jobs:
+            state, error, log_path = "FAILED", self.fail_jobs.get(job.name), None
+        else:
+            env = {**self.job_env(), **self._connections(job, backend)}
+            result = run_job(
+                script,
+                arguments,
+                job_name=job.name,
+                env=env,
+                timeout_seconds=float(timeout_minutes) * 60,
+                log_dir=self.log_dir,
+                job_run_id=run.job_run_id,
+            )
+            state, error, log_path = result.state, result.error_message, result.log_path
+        finished = datetime.now(UTC)
+        seconds = round((finished - run.started_on).total_seconds())
+        workers = run.number_of_workers or 2
+        run.completed_on = run.modified_on = finished
+        run.gluerelay = {
+            "ExecutionTime": seconds,
+            "ErrorMessage": error,
+            "GlueVersion": job.glue_version,
+            "DPUSeconds": float(max(seconds, 60) * workers),  # Glue 2.0+: billed per second, 1-minute minimum
+        }
+        run.status = record.state = state
+        record.completed, record.error, record.log_path = time.time(), error, log_path
+        detail: dict[str, Any] = {
+            "jobName": job.name,
+            "severity": "INFO" if state == "SUCCEEDED" else "ERROR",
+            "state": state,
+            "jobRunId": run.job_run_id,
+            "message": error or "Job run succeeded",
+        }
+        self.publish("aws.glue", "Glue Job State Change", detail)
+
+    def _script(self, job: Any) -> Path:
+        location = str(job.command.get("ScriptLocation", ""))
+        path = Path(location) if Path(location).is_absolute() else self.root / location
+        if not path.is_file():
+            raise FileNotFoundError(f"Glue job {job.name}: script {location} is not a local file")
+        return path
+
+    def _connections(self, job: Any, backend: Any) -> dict[str, str]:
+        """The job's Glue connections as JDBC URLs for the local engine (credentials from the secret)."""
+        names = list((job.connections or {}).get("Connections", []))
+        urls: dict[str, str] = {}
+        for name in names + list(self.extra_connections):
+            url = self.extra_connections.get(name)
+            if url is None:
+                connection = backend.get_connection(name).as_dict()
+                url = connection["ConnectionProperties"].get("JDBC_CONNECTION_URL", "")
+            urls[name] = url
+        return {CONNECTIONS_ENV: json.dumps(urls)} if urls else {}
+
+    # ------------------------------------------------------------------ crawls
+
+    def _start_crawl(self, crawler: Any, crawl: Any, backend: Any) -> None:
+        crawl.status = "RUNNING"
+        record = CrawlRecord(crawler.name, crawl.crawl_id, "RUNNING", time.time())
+        self.crawls.append(record)
+        self.publish(
+            "aws.glue",
+            "Glue Crawler State Change",
+            {"crawlerName": crawler.name, "state": "Started", "message": "Crawler Started"},
+        )
+        self._spawn(self._crawl, crawler, crawl, record, backend)
+
+    def _crawl(self, crawler: Any, crawl: Any, record: CrawlRecord, backend: Any) -> None:
+        started = time.monotonic()
+        error: str | None = self.fail_crawlers.get(crawler.name)
+        if error is None:
+            try:
+                self._catalog(crawler, record)
+            except Exception as e:  # noqa: BLE001 - a crawl that cannot read its target fails, as Glue's does
+                error = f"{type(e).__name__}: {e}"
+        time.sleep(max(0.0, self.timing.min_crawl_seconds - (time.monotonic() - started)))
+        crawl.end_time = datetime.now(UTC)
+        crawl.error_message = error
+        crawl.status = record.state = "FAILED" if error else "COMPLETED"
+        record.completed, record.error = time.time(), error
+        running = max(0.0, (crawl.end_time - crawl.start_time.replace(tzinfo=UTC)).total_seconds())
+        crawler.crawl_elapsed_time = int(running * 1000)
+        detail: dict[str, Any] = {
+            "crawlerName": crawler.name,
+            "state": "Failed" if error else "Succeeded",
+            "message": error or "Crawler Succeeded",
+            "accountId": backend.account_id,
+            "completionDate": crawl.end_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "runningTime (sec)": str(round(running)),
+            "tablesCreated": str(record.tables_created),
+            "tablesUpdated": str(record.tables_updated),
+            "tablesDeleted": "0",
+            "partitionsCreated": str(record.partitions_created),
+            "partitionsUpdated": str(record.partitions_updated),
+            "partitionsDeleted": "0",
+        }
+        if error:
+            detail["errorMessage"] = error
+        self.publish("aws.glue", "Glue Crawler State Change", detail)
+
+    def _catalog(self, crawler: Any, record: CrawlRecord) -> None:
+        glue = _catalog_client()
+        for target in (crawler.targets or {}).get("S3Targets", []):
+            path = str(target["Path"])
+            bucket, _, prefix = path.removeprefix("s3://").partition("/")
+            table_name = (crawler.table_prefix or "") + prefix.rstrip("/").rsplit("/", 1)[-1]
+            found = _scan(self.s3, bucket, prefix.rstrip("/") + "/")
+            if not found.files:
+                continue
+            table_input = found.table_input(table_name, f"s3://{bucket}/{prefix.rstrip('/')}/")
+            try:
+                glue.get_table(DatabaseName=crawler.database_name, Name=table_name)
+                glue.update_table(DatabaseName=crawler.database_name, TableInput=table_input)
+                record.tables_updated += 1
+            except glue.exceptions.EntityNotFoundException:
+                glue.create_table(DatabaseName=crawler.database_name, TableInput=table_input)
+                record.tables_created += 1
+            for values, location in sorted(found.partitions.items()):
+                partition = {
+                    "Values": list(values),
+                    "StorageDescriptor": {**table_input["StorageDescriptor"], "Location": location},
+                }
+                try:
+                    glue.get_partition(
+                        DatabaseName=crawler.database_name, TableName=table_name, PartitionValues=list(values)
+                    )
+                    glue.update_partition(
+                        DatabaseName=crawler.database_name,
+                        TableName=table_name,
+                        PartitionValueList=list(values),
+                        PartitionInput=partition,
+                    )
+                    record.partitions_updated += 1
+                except glue.exceptions.EntityNotFoundException:
+                    glue.create_partition(
+                        DatabaseName=crawler.database_name, TableName=table_name, PartitionInput=partition
+                    )
+                    record.partitions_created += 1
+
+
+def _catalog_client() -> Any:
+    import boto3
+
+    return boto3.client("glue")
+
+
+# ---------------------------------------------------------------------------------------------- inference
+
+_FORMATS = {
+    "csv": {
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerdeInfo": {
+            "SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
+            "Parameters": {"separatorChar": ",", "quoteChar": '"'},
+        },
+    },
+    "json": {
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+    },
+    "parquet": {
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+    },
+}
+
+
+def glue_type(arrow: pa.DataType) -> str:  # noqa: PLR0911 - one answer per family of types
+    """The catalog type Glue's classifiers give a column."""
+    if pa.types.is_boolean(arrow):
+        return "boolean"
+    if pa.types.is_integer(arrow):
+        return "int" if arrow.bit_width <= 32 else "bigint"
+    if pa.types.is_floating(arrow):
+        return "double"
+    if pa.types.is_decimal(arrow):
+        return f"decimal({arrow.precision},{arrow.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "timestamp"
+    if pa.types.is_date(arrow):
+        return "date"
+    return "string"
+
+
+@dataclass
+class _Scan:
+    classification: str = ""
+    files: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
+    partition_keys: list[str] = field(default_factory=list)
+    partitions: dict[tuple[str, ...], str] = field(default_factory=dict)
+    rows_sampled: int = 0
+
+    def table_input(self, name: str, location: str) -> dict[str, Any]:
+        descriptor = {
+            "Columns": [{"Name": c, "Type": t} for c, t in self.columns.items()],
+            "Location": location,
+            "Compressed": False,
+            "NumberOfBuckets": -1,
+            "StoredAsSubDirectories": False,
+            "Parameters": {"classification": self.classification},
+            **_FORMATS[self.classification],
+        }
+        if self.classification == "csv":
+            descriptor["Parameters"] = {"classification": "csv", "skip.header.line.count": "1"}
+        return {
+            "Name": name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": self.classification, "UPDATED_BY_CRAWLER": "gluerelay-local"},
+            "PartitionKeys": [{"Name": k, "Type": "string"} for k in self.partition_keys],
+            "StorageDescriptor": descriptor,
+        }
+
+
+def _scan(s3: Any, bucket: str, prefix: str) -> _Scan:
+    """List a crawler target; infer one schema over its data files and the hive partitions they sit in."""
+    scan = _Scan()
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            relative = key[len(prefix) :]
+            parts = relative.split("/")
+            if any(p.startswith(("_", ".")) for p in parts) or obj["Size"] == 0:
+                continue
+            kind = _classification(key)
+            if kind is None:
+                continue
+            if scan.classification and kind != scan.classification:
+                raise ValueError(f"s3://{bucket}/{prefix} mixes {scan.classification} and {kind} files")
+            scan.classification = kind
+            keys = [p.split("=", 1) for p in parts[:-1] if "=" in p]
+            if not scan.partition_keys:
+                scan.partition_keys = [k for k, _ in keys]
+            values = tuple(v for _, v in keys)
+            if len(values) == len(scan.partition_keys) and values:
+                directory = "/".join(parts[:-1])
+                scan.partitions[values] = f"s3://{bucket}/{prefix}{directory}/"
+            scan.files.append(key)
+            if len(scan.files) <= 3:
+                _merge_schema(scan, s3.get_object(Bucket=bucket, Key=key)["Body"].read(), kind)
+    for key in scan.partition_keys:
+        scan.columns.pop(key, None)
+    return scan
+
+
+_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+def _classification(key: str) -> str | None:
+    name = key.rsplit("/", 1)[-1].lower()
+    return next((kind for suffix, kind in _SUFFIXES.items() if name.endswith(suffix)), None)
+
+
+def _merge_schema(scan: _Scan, body: bytes, kind: str) -> None:
+    if kind == "parquet":
+        schema = pq.read_schema(io.BytesIO(body))
+    elif kind == "csv":
+        sample = body if len(body) <= SAMPLE_BYTES else body[: body.rfind(b"\n", 0, SAMPLE_BYTES) + 1]
+        schema = pa_csv.read_csv(io.BytesIO(sample)).schema
+    else:
+        schema = pa_json.read_json(io.BytesIO(body)).schema
+    for column in schema:
+        inferred = glue_type(column.type)
+        previous = scan.columns.get(column.name)
+        # Compatible schemas combine: a column typed differently in two files becomes string.
+        scan.columns[column.name] = inferred if previous in (None, inferred) else "string"

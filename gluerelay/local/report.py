@@ -1,0 +1,233 @@
+"""What a local run did, read back from the emulated services: the run record and its steps (DynamoDB), the
+execution history (Step Functions), the catalog (Glue), and the Lambda invocations and deliveries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gluerelay.local.cloud import LocalCloud
+
+
+@dataclass
+class StepReport:
+    step: str
+    kind: str
+    resource: str
+    status: str
+    opened_at: str | None
+    closed_at: str | None
+    seconds: float | None
+    glue_id: str | None
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass
+class TableReport:
+    name: str
+    columns: list[tuple[str, str]]
+    partition_keys: list[str]
+    partitions: list[list[str]]
+    location: str
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    status: str
+    execution_status: str
+    trigger: str | None
+    started_at: str | None
+    ended_at: str | None
+    seconds: float | None
+    steps: list[StepReport]
+    rows: dict[str, Any]
+    tables: list[TableReport]
+    state_transitions: int
+    history_events: int
+    lambda_invocations: dict[str, int]
+    cold_starts: int
+    failed_step: dict[str, Any] | None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    began = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    return round((datetime.fromisoformat(end.replace("Z", "+00:00")) - began).total_seconds(), 3)
+
+
+def state_transitions(history: list[dict[str, Any]]) -> int:
+    """Billed transitions: every state entered, plus every retried task attempt."""
+    entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    scheduled = sum(1 for e in history if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled"))
+    tasks = sum(1 for e in history if e["type"] == "TaskStateEntered")
+    return entered + max(0, scheduled - tasks)
+
+
+def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
+    sfn = cloud.client("stepfunctions")
+    execution = sfn.describe_execution(executionArn=execution_arn)
+    run_id = execution["name"]
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    items = cloud.client("dynamodb").query(
+        TableName=cloud.output("ControlTableName"),
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
+    )["Items"]
+    plain = [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+    run = next((i for i in plain if i["sk"] == "RUN"), {})
+    steps = [_step(i) for i in plain if str(i["sk"]).startswith("STEP#")]
+    rows: dict[str, Any] = {}
+    for step in steps:
+        rows.update(step.facts.get("rows", {}))
+    started = execution["startDate"].timestamp()
+    stopped = execution.get("stopDate")
+    ended = stopped.timestamp() if stopped else None
+    window = [
+        i
+        for i in cloud.lambdas.invocations
+        if i.started >= started - 5 and (ended is None or i.started <= ended + 1)
+    ]
+    counts: dict[str, int] = {}
+    for invocation in window:
+        short = invocation.function.split("-")[-2] if "-" in invocation.function else invocation.function
+        counts[short] = counts.get(short, 0) + 1
+    failed = (
+        {"step": run["failed_step"], "error": run.get("error"), "cause": run.get("cause")}
+        if run.get("failed_step")
+        else None
+    )
+    return RunReport(
+        run_id=run_id,
+        status=str(run.get("status", execution["status"])),
+        execution_status=execution["status"],
+        trigger=run.get("trigger"),
+        started_at=run.get("started_at"),
+        ended_at=run.get("ended_at"),
+        seconds=round(ended - started, 3) if ended else None,
+        steps=sorted(steps, key=lambda s: s.step),
+        rows=rows,
+        tables=_tables(cloud),
+        state_transitions=state_transitions(history),
+        history_events=len(history),
+        lambda_invocations=counts,
+        cold_starts=sum(1 for i in window if i.cold_start),
+        failed_step=failed,
+        error=execution.get("error"),
+        cause=execution.get("cause"),
+    )
+
+
+def _step(item: dict[str, Any]) -> StepReport:
+    outcome = json.loads(item["outcome_json"]) if item.get("outcome_json") else {}
+    facts = outcome.get("facts") or {}
+    return StepReport(
+        step=str(item["step"]),
+        kind=str(item["kind"]),
+        resource=str(item["resource"]),
+        status=str(item["status"]),
+        opened_at=item.get("opened_at"),
+        closed_at=item.get("closed_at"),
+        seconds=_seconds(item.get("opened_at"), item.get("closed_at")),
+        glue_id=item.get("glue_run_id") or facts.get("crawl_id"),
+        facts=facts,
+        error=outcome.get("error"),
+        cause=outcome.get("cause"),
+    )
+
+
+def _tables(cloud: LocalCloud) -> list[TableReport]:
+    glue = cloud.client("glue")
+    database = cloud.output("CatalogDatabaseName")
+    found = []
+    for table in glue.get_tables(DatabaseName=database)["TableList"]:
+        partitions = glue.get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]
+        found.append(
+            TableReport(
+                name=table["Name"],
+                columns=[(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]],
+                partition_keys=[k["Name"] for k in table.get("PartitionKeys", [])],
+                partitions=sorted(p["Values"] for p in partitions),
+                location=table["StorageDescriptor"]["Location"],
+            )
+        )
+    return sorted(found, key=lambda t: t.name)
+
+
+def render(report: RunReport, console: Console) -> None:  # noqa: PLR0912 - one table after another
+    colour = "green" if report.succeeded else "red"
+    console.print(
+        f"\n[bold]run[/] {report.run_id}  [bold {colour}]{report.status}[/]  "
+        f"trigger {report.trigger or '-'}  {report.seconds or 0:.1f} s"
+    )
+    timeline = Table(title="steps", title_justify="left")
+    for column in ("step", "kind", "status", "opened", "seconds", "Glue run / crawl", "what happened"):
+        timeline.add_column(column)
+    for step in report.steps:
+        facts = step.facts
+        if step.kind == "job":
+            rows = facts.get("rows", {})
+            what = ", ".join(
+                f"{k.removeprefix('rows_')} {v:,}" for k, v in rows.items() if isinstance(v, int)
+            )
+        else:
+            tables, partitions = facts.get("tables", {}), facts.get("partitions", {})
+            what = (
+                f"tables +{tables.get('created', 0)} ~{tables.get('updated', 0)}, "
+                f"partitions +{partitions.get('created', 0)} ~{partitions.get('updated', 0)}"
+            )
+        if step.error:
+            what = f"[red]{step.error}: {step.cause or ''}[/]"
+        timeline.add_row(
+            step.step,
+            step.kind,
+            step.status,
+            (step.opened_at or "")[11:23],
+            f"{step.seconds:.2f}" if step.seconds is not None else "-",
+            (step.glue_id or "-")[:20],
+            what,
+        )
+    console.print(timeline)
+    if report.rows:
+        rows = Table(title="rows", title_justify="left")
+        rows.add_column("measure")
+        rows.add_column("value", justify="right")
+        for key, value in report.rows.items():
+            if isinstance(value, dict):
+                for reason, count in value.items():
+                    rows.add_row(f"  quarantined: {reason}", f"{count:,}")
+            else:
+                rows.add_row(key, f"{value:,}")
+        console.print(rows)
+    catalog = Table(title="catalog", title_justify="left")
+    for column in ("table", "columns", "partitioned by", "partitions"):
+        catalog.add_column(column)
+    for table in report.tables:
+        columns = ", ".join(f"{n} {t}" for n, t in table.columns)
+        catalog.add_row(table.name, columns, ", ".join(table.partition_keys), str(len(table.partitions)))
+    console.print(catalog)
+    invocations = ", ".join(f"{k} {v}" for k, v in sorted(report.lambda_invocations.items()))
+    console.print(
+        f"state transitions {report.state_transitions}, history events {report.history_events}; "
+        f"Lambda invocations: {invocations} ({report.cold_starts} cold starts)"
+    )
+    if not report.succeeded:
+        where = (report.failed_step or {}).get("step", "?")
+        console.print(f"[bold red]failed at {where}[/]: {report.error}: {report.cause}")
