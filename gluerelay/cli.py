@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -117,3 +119,44 @@ def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
             render(report, console)
     if not all(r.succeeded for r in reports):
         raise typer.Exit(1)
+
+
+@local_app.command("up")
+def local_up(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="On exit, write the data bucket's objects into this folder")
+    ] = None,
+    job_start_delay: Annotated[
+        float, typer.Option(min=0, help="Seconds Glue takes to start a job run")
+    ] = 0.0,
+    min_crawl_seconds: Annotated[float, typer.Option(min=0, help="Shortest crawl, in seconds")] = 0.0,
+) -> None:
+    """Keep a local cloud running until Ctrl-C; objects put into landing/ through its endpoint start runs."""
+    from gluerelay.local.cloud import CloudOptions, LocalCloud
+    from gluerelay.local.glue import GlueTiming
+
+    with LocalCloud(CloudOptions(timing=GlueTiming(job_start_delay, min_crawl_seconds))) as cloud:
+        bucket = cloud.output("DataBucketName")
+        console.print(
+            f"[bold green]local cloud up[/]: {len(cloud.template.active())} resources from template.yaml"
+        )
+        # Plain lines (no wrapping): they are meant to be pasted into a shell.
+        typer.echo(f"  export AWS_ENDPOINT_URL={cloud.endpoint} AWS_DEFAULT_REGION={cloud.env.region}")
+        typer.echo("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+        for key, value in sorted(cloud.outputs.items()):
+            typer.echo(f"  {key:<28} {value}")
+        typer.echo(f"  start a run:  aws s3 cp customers.csv s3://{bucket}/landing/customers.csv")
+        console.print("Ctrl-C (or SIGTERM) stops it.")
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopping")
+        if data_dir is not None:
+            written = cloud.download_bucket(data_dir)
+            console.print(f"wrote {written} objects of s3://{bucket} to {data_dir}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

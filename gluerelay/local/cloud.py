@@ -483,6 +483,19 @@ class LocalCloud:
     def output(self, key: str) -> str:
         return self.outputs[key]
 
+    def download_bucket(self, folder: Path) -> int:
+        """Copy the data bucket's objects into `folder` (keys become relative paths)."""
+        s3 = self.client("s3")
+        bucket = self.output("DataBucketName")
+        count = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                target = folder / obj["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+                count += 1
+        return count
+
     def wait_for_execution(self, arn: str, timeout: float = 300) -> dict[str, Any]:
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
