@@ -105,7 +105,8 @@ def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
     with LocalCloud(options) as cloud:
         if not as_json:
             console.print(
-                f"local cloud up: {len(cloud.template.active())} resources from template.yaml, "
+                f"local cloud up: {len(cloud.template.active())} resources from template.yaml "
+                f"({len(cloud.skipped)} access-control and packaging resources recorded, not enforced), "
                 f"endpoint {cloud.endpoint}"
             )
         if source == "jdbc":

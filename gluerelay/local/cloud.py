@@ -31,7 +31,7 @@ from moto.server import ThreadedMotoServer
 from gluerelay.local import patches
 from gluerelay.local.events import EventBus, Pollers, QueueMapping, queue_url, schedule_period
 from gluerelay.local.glue import GlueTiming, LocalGlue
-from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, worker_base_env
+from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, endpoint_env, worker_base_env
 from gluerelay.local.template import Environment, Template, TemplateError, state_machine_definition
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -134,7 +134,7 @@ class LocalCloud:
         self.glue = LocalGlue(
             root=self.template.root,
             publish=self.bus.publish,
-            job_env=self._job_env,
+            job_env=functools.partial(endpoint_env, self.endpoint, self.env.region),
             s3=self.client("s3"),
             timing=self.options.timing,
             log_dir=self.work_dir / "glue-logs",
@@ -156,15 +156,6 @@ class LocalCloud:
             if service not in self._clients:
                 self._clients[service] = boto3.client(service, region_name=self.env.region)
             return self._clients[service]
-
-    def _job_env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": self.env.region,
-            "AWS_REGION": self.env.region,
-        }
 
     def _log(self, function: str, request_id: str | None, line: str) -> None:
         self.logs.append(LogLine(time.time(), function, request_id, line))
@@ -217,9 +208,11 @@ class LocalCloud:
         active = t.active()
         for name, res in active.items():
             if res["Type"] not in order:
-                if res["Type"] in NOT_EMULATED or res["Type"] == "AWS::Lambda::EventInvokeConfig":
+                if res["Type"] in NOT_EMULATED:
                     self.skipped.append(f"{name} ({res['Type']})")
                     continue
+                if res["Type"] == "AWS::Lambda::EventInvokeConfig":
+                    continue  # applied with its function (retries, OnFailure destination)
                 raise TemplateError(f"{name}: the local cloud cannot create a {res['Type']}")
         for kind in order:
             # Dead-letter queues before the queues that redrive to them.

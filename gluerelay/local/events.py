@@ -160,7 +160,6 @@ class Pollers:
     bus: EventBus
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
-    batches: list[tuple[str, int]] = field(default_factory=list)  # (function, records) per invocation
 
     def start_mapping(self, mapping: QueueMapping) -> None:
         thread = threading.Thread(
@@ -223,7 +222,6 @@ class Pollers:
             }
             for m in batch
         ]
-        self.batches.append((mapping.function, len(records)))
         result = self.lambdas.invoke(mapping.function, {"Records": records})
         if result.error is not None:
             return  # every message becomes visible again after the visibility timeout

@@ -242,6 +242,19 @@ class LambdaRuntime:
             environment.stop()
 
 
+def endpoint_env(endpoint: str, region: str) -> dict[str, str]:
+    """What a child process (a function, a Glue job) needs to reach the local cloud's services (moto's
+    fixed local credentials)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
 def worker_base_env(endpoint: str, region: str) -> dict[str, str]:
     """What every execution environment starts with: the local endpoint, credentials and the region."""
     keep = {
@@ -249,12 +262,7 @@ def worker_base_env(endpoint: str, region: str) -> dict[str, str]:
     }
     return {
         **keep,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
+        **endpoint_env(endpoint, region),
         # No X-Ray daemon locally: Powertools' tracer would otherwise try to send segments.
         "POWERTOOLS_TRACE_DISABLED": "true",
     }

@@ -27,6 +27,7 @@ from relay.handlers import on_arrival, on_glue_event, start_step, sweeper
 from gluerelay.local import patches
 from tests.fakes import load_event
 from tests.template import resource
+from tests.waiter import finished, next_token, waiter_definition
 
 pytestmark = pytest.mark.integration
 
@@ -60,47 +61,15 @@ class Aws:
 
     def waiting_task(self, run_id: str) -> tuple[str, str]:
         """Start an execution that waits on one task; return (execution ARN, its task token)."""
-        arn = self.sfn.start_execution(stateMachineArn=self.waiter_arn, name=run_id, input="{}")[
-            "executionArn"
-        ]
-        for _ in range(100):
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if messages:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
-                return arn, json.loads(messages[0]["Body"])["token"]
-            time.sleep(0.02)
-        raise AssertionError("the execution never handed out its task token")
+        arn = self.sfn.start_execution(stateMachineArn=self.waiter_arn, name=run_id, input="{}")
+        return arn["executionArn"], next_token(self.sqs, self.queue_url)
 
     def finished(self, arn: str) -> dict[str, Any]:
-        for _ in range(200):
-            execution: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
-                return execution
-            time.sleep(0.02)
-        raise AssertionError(f"{arn} still RUNNING")
+        return finished(self.sfn, arn)
 
     def step(self, run_id: str, step: str) -> dict[str, Any]:
         item: dict[str, Any] = self.table.get_item(Key={"pk": f"RUN#{run_id}", "sk": f"STEP#{step}"})["Item"]
         return item
-
-
-WAITER = {
-    "StartAt": "Wait for the step",
-    "States": {
-        "Wait for the step": {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-            "Parameters": {
-                "QueueUrl.$": "$$.Execution.Input.queue",
-                "MessageBody": {"token.$": "$$.Task.Token"},
-            },
-            "TimeoutSeconds": 30,
-            "End": True,
-        }
-    },
-}
 
 
 @pytest.fixture
@@ -153,15 +122,9 @@ def _build(monkeypatch: pytest.MonkeyPatch) -> Aws:
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    waiter = {**WAITER}
-    waiter["States"] = {"Wait for the step": {**WAITER["States"]["Wait for the step"]}}  # type: ignore[index]
-    waiter["States"]["Wait for the step"]["Parameters"] = {  # type: ignore[index]
-        "QueueUrl": queue_url,
-        "MessageBody": {"token.$": "$$.Task.Token"},
-    }
-    waiter_arn = sfn.create_state_machine(name="waiter", definition=json.dumps(waiter), roleArn=role)[
-        "stateMachineArn"
-    ]
+    waiter_arn = sfn.create_state_machine(
+        name="waiter", definition=waiter_definition(queue_url), roleArn=role
+    )["stateMachineArn"]
     monkeypatch.setenv("STATE_MACHINE_ARN", waiter_arn)
     return Aws(sfn, sqs, glue, s3, table, queue_url, waiter_arn)
 

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from gluerelay.local import patches
+from tests.waiter import finished, next_token, waiter_definition
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
@@ -31,32 +32,13 @@ def waiting_execution(sfn: Any) -> tuple[str, str]:
     """An execution waiting on a task token (handed to SQS); returns (execution ARN, token)."""
     sqs = boto3.client("sqs", region_name=REGION)
     queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
-    task = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
-        "End": True,
-    }
     machine = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": task}}),
+        definition=waiter_definition(queue),
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
     arn = sfn.start_execution(stateMachineArn=machine, name=f"e{time.monotonic_ns()}")["executionArn"]
-    for _ in range(200):
-        if messages := sqs.receive_message(QueueUrl=queue).get("Messages"):
-            return arn, json.loads(messages[0]["Body"])["token"]
-        time.sleep(0.01)
-    raise AssertionError("no token")
-
-
-def finished(sfn: Any, arn: str) -> dict[str, Any]:
-    for _ in range(200):
-        execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if execution["status"] != "RUNNING":
-            return execution
-        time.sleep(0.01)
-    raise AssertionError("still running")
+    return arn, next_token(sqs, queue)
 
 
 def failure_cause(sfn: Any) -> str | None:
