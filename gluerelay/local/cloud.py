@@ -26,9 +26,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 from moto.awslambda import models as lambda_models
+from moto.events import models as events_models
 from moto.server import ThreadedMotoServer
 
 from gluerelay.local import patches
+from gluerelay.local.clock import Clock
+from gluerelay.local.cloudwatch import LocalCloudWatch, check_alarm
 from gluerelay.local.events import EventBus, Pollers, QueueMapping, queue_url, schedule_period
 from gluerelay.local.glue import GlueTiming, LocalGlue
 from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, endpoint_env, worker_base_env
@@ -63,7 +66,8 @@ class CloudOptions:
     environment: Environment = field(default_factory=Environment)
     timing: GlueTiming = field(default_factory=GlueTiming)
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)  # Lambda waits ~1 and ~2 minutes; tests cannot
-    schedules: bool = True
+    # CloudWatch evaluates alarms every minute; locally every second of clock time (and on clock.advance).
+    alarm_evaluation_seconds: float = 1.0
     work_dir: Path | None = None
 
 
@@ -98,6 +102,7 @@ class LocalCloud:
         self._clients_lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
         self.endpoint = ""
+        self.clock = Clock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,7 +132,13 @@ class LocalCloud:
             worker_base_env(self.endpoint, self.env.region), self._log, self.options.async_retry_delays
         )
         self._undo.append(self.lambdas.shutdown)
-        self.bus = EventBus(self.env.region, self.env.account, self.lambdas, self.client)
+        self._undo.append(self.clock.stop)
+        self.cloudwatch = LocalCloudWatch(
+            self.client, self.clock, self.lambdas, self.env.region, self.env.account
+        )
+        self.bus = EventBus(
+            self.env.region, self.env.account, self.lambdas, self.client, now=self.clock.datetime
+        )
         self.bus.install()
         self._undo.append(self.bus.uninstall)
         self._install_lambda_hook()
@@ -141,9 +152,15 @@ class LocalCloud:
         )
         self.glue.install()
         self._undo.append(self.glue.uninstall)
-        self.pollers = Pollers(self.lambdas, self.client, self.bus)
+        self.pollers = Pollers(self.lambdas, self.client)
         self._undo.append(self.pollers.stop)
         self.deploy()
+        self.clock.every(
+            "cloudwatch alarms",
+            self.options.alarm_evaluation_seconds,
+            self.cloudwatch.evaluate,
+            catch_up=False,
+        )
 
     def stop(self) -> None:
         while self._undo:
@@ -159,6 +176,7 @@ class LocalCloud:
 
     def _log(self, function: str, request_id: str | None, line: str) -> None:
         self.logs.append(LogLine(time.time(), function, request_id, line))
+        self.cloudwatch.ingest_log(function, line)
 
     def _install_lambda_hook(self) -> None:
         original = lambda_models.LambdaBackend.invoke
@@ -276,7 +294,9 @@ class LocalCloud:
             for k, v in p.items()
             if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
         }
-        self.client("sqs").create_queue(QueueName=self.template.physical_name(name), Attributes=attributes)
+        queue = self.template.physical_name(name)
+        url = self.client("sqs").create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
+        self.cloudwatch.queues[queue] = url
 
     def _create_sns_topic(self, name: str, p: dict[str, Any]) -> None:
         self.client("sns").create_topic(Name=self.template.physical_name(name))
@@ -406,12 +426,13 @@ class LocalCloud:
         return send
 
     def _create_stepfunctions_statemachine(self, name: str, p: dict[str, Any]) -> None:
-        self.client("stepfunctions").create_state_machine(
+        machine = self.client("stepfunctions").create_state_machine(
             name=self.template.physical_name(name),
             definition=state_machine_definition(self.template, name),
             roleArn=p["RoleArn"],
             type=p.get("StateMachineType", "STANDARD"),
         )
+        self.cloudwatch.state_machines.append(machine["stateMachineArn"])
 
     def _create_lambda_eventsourcemapping(self, name: str, p: dict[str, Any]) -> None:
         arn = str(p["EventSourceArn"])
@@ -447,11 +468,11 @@ class LocalCloud:
             targets.append(given)
         if targets:
             events.put_targets(Rule=rule, Targets=targets)
-        if "ScheduleExpression" in p and self.options.schedules:
-            from moto.events.models import events_backends
-
-            model = events_backends[self.env.account][self.env.region].event_buses["default"].rules[rule]
-            self.pollers.start_schedule(model, schedule_period(p["ScheduleExpression"]))
+        if "ScheduleExpression" in p:
+            model = events_models.events_backends[self.env.account][self.env.region].event_buses["default"]
+            period = schedule_period(p["ScheduleExpression"])
+            tick = functools.partial(self.bus.fire_schedule, model.rules[rule])
+            self.clock.every(f"schedule {rule}", period, tick, catch_up=True)
 
     def _create_cloudwatch_alarm(self, name: str, p: dict[str, Any]) -> None:
         given = {k: v for k, v in p.items() if k != "AlarmName"}
@@ -464,7 +485,17 @@ class LocalCloud:
             stat = metric.get("MetricStat")
             if stat:
                 stat["Period"] = int(stat["Period"])
-        self.client("cloudwatch").put_metric_alarm(AlarmName=self.template.physical_name(name), **given)
+        try:
+            check_alarm(given)
+        except ValueError as e:
+            raise TemplateError(f"{name}: {e}") from e
+        alarm = self.template.physical_name(name)
+        cloudwatch = self.client("cloudwatch")
+        cloudwatch.put_metric_alarm(AlarmName=alarm, **given)
+        # CloudWatch starts an alarm in INSUFFICIENT_DATA until its first evaluation.
+        cloudwatch.set_alarm_state(
+            AlarmName=alarm, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation"
+        )
 
     def _create_cloudwatch_dashboard(self, name: str, p: dict[str, Any]) -> None:
         self.client("cloudwatch").put_dashboard(

@@ -1,4 +1,4 @@
-"""EventBridge delivery, SQS event source mappings and schedules of the local cloud.
+"""EventBridge delivery and SQS event source mappings of the local cloud (schedules tick on `clock`).
 
 Rules and targets live in moto (created from the template); matching is moto's own EventPattern, which
 agrees with AWS on the operators the template uses. Delivery is ours, because moto's cannot reach Lambda
@@ -43,6 +43,8 @@ class EventBus:
     lambdas: LambdaRuntime
     clients: Callable[[str], Any]
     deliveries: list[Delivery] = field(default_factory=list)
+    # The time events carry (the local clock, which tests can advance).
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Fault injection for tests: return True to drop an event before any rule sees it.
     drop: Callable[[dict[str, Any]], bool] | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list)
@@ -83,7 +85,7 @@ class EventBus:
             "detail-type": detail_type,
             "source": source,
             "account": self.account,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
             "resources": resources or [],
             "detail": detail,
@@ -106,14 +108,16 @@ class EventBus:
             self._send(rule.name, target, event)
 
     def fire_schedule(self, rule: Any) -> None:
-        """A scheduled rule's tick: its targets receive the "Scheduled Event"."""
+        """A scheduled rule's tick: its targets receive the "Scheduled Event" (ENABLED rules only)."""
+        if rule.state != "ENABLED":
+            return
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.account,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
             "resources": [rule.arn],
             "detail": {},
@@ -153,11 +157,10 @@ class QueueMapping:
 
 @dataclass
 class Pollers:
-    """The threads that poll queues for their mappings and fire schedules."""
+    """The threads that poll queues for their event source mappings."""
 
     lambdas: LambdaRuntime
     clients: Callable[[str], Any]
-    bus: EventBus
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -168,20 +171,10 @@ class Pollers:
         self._threads.append(thread)
         thread.start()
 
-    def start_schedule(self, rule: Any, period_seconds: float) -> None:
-        thread = threading.Thread(target=self._tick, args=(rule, period_seconds), daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
-
-    def _tick(self, rule: Any, period: float) -> None:
-        while not self._stop.wait(period):
-            if rule.state == "ENABLED":
-                self.bus.fire_schedule(rule)
 
     def _poll(self, mapping: QueueMapping) -> None:
         sqs = self.clients("sqs")

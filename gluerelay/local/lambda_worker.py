@@ -43,6 +43,17 @@ def error_payload(error: BaseException) -> dict[str, Any]:
     }
 
 
+class InjectedFaultError(RuntimeError):
+    """The error a test asked the local cloud to raise in this function."""
+
+
+def _inject(fault: str | None, name: str, context: Context) -> None:
+    if fault == "hang":  # outlive the deadline: the runtime stops this environment, as Lambda does
+        time.sleep(max(0.0, context.deadline - time.time()) + 30)
+    if fault == "raise":
+        raise InjectedFaultError(f"fault injected into {name} by the local cloud")
+
+
 def serve(handler_path: str, code_dir: str, requests: TextIO, replies: TextIO) -> None:
     sys.path.insert(0, code_dir)
     module_name, _, attribute = handler_path.rpartition(".")
@@ -73,6 +84,7 @@ def serve(handler_path: str, code_dir: str, requests: TextIO, replies: TextIO) -
                 deadline=float(request["deadline"]),
             )
             try:
+                _inject(request.get("fault"), name, context)
                 reply["payload"] = handler(request["event"], context)
             except Exception as e:  # noqa: BLE001 - the function's error is the invocation's result
                 traceback.print_exc()

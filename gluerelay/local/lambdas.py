@@ -27,6 +27,7 @@ LogSink = Callable[[str, str | None, str], None]  # (function name, request id, 
 # Lambda retries a failed asynchronous invocation after about one and then two minutes.
 ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
 MAX_ENVIRONMENTS_PER_FUNCTION = 8
+FAULTS = ("raise", "hang")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ class Invocation:
     error_type: str | None
     asynchronous: bool = False
     attempt: int = 1
+
+
+@dataclass
+class Fault:
+    """Fault injection for tests: the function's next `remaining` invocations raise (`raise`) or run past
+    their Timeout (`hang`), inside the real execution environment."""
+
+    kind: str
+    remaining: int
 
 
 @dataclass
@@ -105,7 +115,9 @@ class _Environment:
         for line in self.process.stderr:
             sink(self.spec.name, self.current_request, line.rstrip("\n"))
 
-    def run(self, event: Any, request_id: str, timeout: float) -> tuple[Any, dict[str, Any] | None]:
+    def run(
+        self, event: Any, request_id: str, timeout: float, fault: str | None = None
+    ) -> tuple[Any, dict[str, Any] | None]:
         assert self.process.stdin is not None
         self.current_request = request_id
         deadline = time.time() + timeout
@@ -114,6 +126,7 @@ class _Environment:
             "event": event,
             "deadline": deadline,
             "function_arn": self.spec.arn,
+            "fault": fault,
         }
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
@@ -156,6 +169,7 @@ class LambdaRuntime:
     retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS_SECONDS
     specs: dict[str, FunctionSpec] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
+    faults: dict[str, Fault] = field(default_factory=dict)
     _idle: dict[str, list[_Environment]] = field(default_factory=dict)
     _busy: dict[str, int] = field(default_factory=dict)
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -163,6 +177,31 @@ class LambdaRuntime:
 
     def register(self, spec: FunctionSpec) -> None:
         self.specs[spec.name] = spec
+
+    def inject(self, function: str, kind: str, times: int = 1) -> None:
+        """Make the function's next `times` invocations fail: `raise` (an error) or `hang` (a timeout)."""
+        spec = self.spec_for(function)
+        if spec is None:
+            raise KeyError(f"function {function} is not part of the local cloud")
+        if kind not in FAULTS:
+            raise ValueError(f"fault {kind!r}: choose one of {', '.join(FAULTS)}")
+        with self._lock:
+            self.faults[spec.name] = Fault(kind, times)
+
+    def _take_fault(self, function: str) -> str | None:
+        with self._lock:
+            fault = self.faults.get(function)
+            if fault is None:
+                return None
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                del self.faults[function]
+            return fault.kind
+
+    def invocations_since(self, index: int) -> list[Invocation]:
+        """The invocations that ended after the first `index` (a consumer's cursor)."""
+        with self._lock:
+            return self.invocations[index:]
 
     def spec_for(self, name_or_arn: str) -> FunctionSpec | None:
         name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
@@ -198,7 +237,8 @@ class LambdaRuntime:
         started = time.time()
         environment, cold = self._acquire(spec)
         try:
-            payload, error = environment.run(event, request_id, spec.timeout_seconds)
+            fault = self._take_fault(spec.name)
+            payload, error = environment.run(event, request_id, spec.timeout_seconds, fault)
         finally:
             self._release(spec, environment)
         invocation = Invocation(

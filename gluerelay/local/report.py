@@ -27,6 +27,7 @@ class StepReport:
     facts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     cause: str | None = None
+    repaired_by: str | None = None
 
 
 @dataclass
@@ -36,6 +37,28 @@ class TableReport:
     partition_keys: list[str]
     partitions: list[list[str]]
     location: str
+
+
+@dataclass
+class TransitionReport:
+    """A state the execution entered, when, and how long it stayed (billed as one transition)."""
+
+    state: str
+    type: str
+    entered_at: str
+    seconds: float | None
+
+
+@dataclass
+class AlarmReport:
+    """An alarm state change while the run was going (or at its end) and the topics notified."""
+
+    alarm: str
+    old_state: str
+    new_state: str
+    at: str
+    reason: str
+    notified: list[str]
 
 
 @dataclass
@@ -51,10 +74,13 @@ class RunReport:
     rows: dict[str, Any]
     tables: list[TableReport]
     state_transitions: int
+    transitions: list[TransitionReport]
     history_events: int
     lambda_invocations: dict[str, int]
     cold_starts: int
     failed_step: dict[str, Any] | None
+    alarms: list[AlarmReport] = field(default_factory=list)
+    alarms_in_alarm: list[str] = field(default_factory=list)
     error: str | None = None
     cause: str | None = None
 
@@ -81,7 +107,31 @@ def state_transitions(history: list[dict[str, Any]]) -> int:
     return entered + max(0, scheduled - tasks)
 
 
+def transitions(history: list[dict[str, Any]]) -> list[TransitionReport]:
+    """The states the execution entered, in order, each with the time until it exited."""
+    entered: list[TransitionReport] = []
+    open_at: dict[str, tuple[int, datetime]] = {}
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            open_at[name] = (len(entered), event["timestamp"])
+            entered.append(
+                TransitionReport(
+                    name, kind.removesuffix("StateEntered"), event["timestamp"].isoformat(), None
+                )
+            )
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            if name in open_at:
+                index, at = open_at.pop(name)
+                entered[index].seconds = round((event["timestamp"] - at).total_seconds(), 3)
+    return entered
+
+
 def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
+    """The run's report, with CloudWatch's alarms evaluated as of now."""
+    cloud.cloudwatch.evaluate()
     sfn = cloud.client("stepfunctions")
     execution = sfn.describe_execution(executionArn=execution_arn)
     run_id = execution["name"]
@@ -109,6 +159,15 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
     for invocation in window:
         short = invocation.function.split("-")[-2] if "-" in invocation.function else invocation.function
         counts[short] = counts.get(short, 0) + 1
+    alarms = [
+        AlarmReport(n.alarm, n.old_state, n.new_state, n.at.isoformat(), n.reason, n.topics)
+        for n in cloud.cloudwatch.notifications
+        # Into or out of ALARM since the run started (the first OKs after deploy are not news).
+        if n.at.timestamp() >= started and "ALARM" in (n.new_state, n.old_state)
+    ]
+    in_alarm = [
+        a["AlarmName"] for a in cloud.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
+    ]
     failed = (
         {"step": run["failed_step"], "error": run.get("error"), "cause": run.get("cause")}
         if run.get("failed_step")
@@ -126,10 +185,13 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
         rows=rows,
         tables=_tables(cloud),
         state_transitions=state_transitions(history),
+        transitions=transitions(history),
         history_events=len(history),
         lambda_invocations=counts,
         cold_starts=sum(1 for i in window if i.cold_start),
         failed_step=failed,
+        alarms=alarms,
+        alarms_in_alarm=sorted(in_alarm),
         error=execution.get("error"),
         cause=execution.get("cause"),
     )
@@ -150,6 +212,7 @@ def _step(item: dict[str, Any]) -> StepReport:
         facts=facts,
         error=outcome.get("error"),
         cause=outcome.get("cause"),
+        repaired_by=item.get("repaired_by"),
     )
 
 
@@ -195,6 +258,8 @@ def render(report: RunReport, console: Console) -> None:  # noqa: PLR0912 - one 
             )
         if step.error:
             what = f"[red]{step.error}: {step.cause or ''}[/]"
+        if step.repaired_by:
+            what += f" [yellow](completed by the {step.repaired_by}: its Glue event was lost)[/]"
         timeline.add_row(
             step.step,
             step.kind,
@@ -223,11 +288,27 @@ def render(report: RunReport, console: Console) -> None:  # noqa: PLR0912 - one 
         columns = ", ".join(f"{n} {t}" for n, t in table.columns)
         catalog.add_row(table.name, columns, ", ".join(table.partition_keys), str(len(table.partitions)))
     console.print(catalog)
+    flow = Table(title=f"state transitions ({report.state_transitions})", title_justify="left")
+    for column in ("state", "type", "entered", "seconds"):
+        flow.add_column(column)
+    for transition in report.transitions:
+        seconds = f"{transition.seconds:.3f}" if transition.seconds is not None else "-"
+        flow.add_row(transition.state, transition.type, transition.entered_at[11:23], seconds)
+    console.print(flow)
     invocations = ", ".join(f"{k} {v}" for k, v in sorted(report.lambda_invocations.items()))
     console.print(
-        f"state transitions {report.state_transitions}, history events {report.history_events}; "
+        f"history events {report.history_events}; "
         f"Lambda invocations: {invocations} ({report.cold_starts} cold starts)"
     )
+    for change in report.alarms:
+        colour = "red" if change.new_state == "ALARM" else "green"
+        topics = ", ".join(t.rsplit(":", 1)[-1] for t in change.notified) or "no action"
+        console.print(
+            f"alarm [bold {colour}]{change.new_state}[/] {change.alarm} (was {change.old_state}) "
+            f"at {change.at[11:19]} -> {topics}: {change.reason}"
+        )
+    if not report.alarms_in_alarm:
+        console.print("alarms: none in ALARM")
     if not report.succeeded:
         where = (report.failed_step or {}).get("step", "?")
         console.print(f"[bold red]failed at {where}[/]: {report.error}: {report.cause}")

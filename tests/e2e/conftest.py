@@ -15,6 +15,6 @@ from gluerelay.local.cloud import CloudOptions, LocalCloud
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    options = CloudOptions(work_dir=tmp_path_factory.mktemp("local-cloud"), schedules=False)
+    options = CloudOptions(work_dir=tmp_path_factory.mktemp("local-cloud"))
     with LocalCloud(options) as running:
         yield running

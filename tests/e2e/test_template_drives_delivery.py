@@ -21,7 +21,7 @@ def test_the_template_drives_delivery_a_changed_rule_pattern_stops_it(tmp_path: 
     assert "incoming/" in template, "the arrival rule's pattern moved: update this test"
     (tmp_path / "template.yaml").write_text(template)
 
-    options = CloudOptions(template=tmp_path / "template.yaml", work_dir=tmp_path / "work", schedules=False)
+    options = CloudOptions(template=tmp_path / "template.yaml", work_dir=tmp_path / "work")
     with LocalCloud(options) as changed:
         bucket = changed.output("DataBucketName")
         changed.client("s3").put_object(Bucket=bucket, Key="landing/a.csv", Body=b"customer_id\n1\n")

@@ -14,6 +14,23 @@ from relay.observability import logger, metrics, tracer
 from relay.settings import SweeperSettings
 
 
+def as_of(event: dict[str, Any], now: datetime) -> datetime:
+    """The sweep's reference time: the schedule's tick time when it is later than the clock here.
+
+    On AWS the tick is a moment in the past, so this is `now`. The local cloud's clock can be moved forward
+    (an hour passes in a test); its Scheduled Event then carries the later time, and steps age with it.
+    """
+    stamp = event.get("time") if isinstance(event, dict) else None
+    try:
+        tick = datetime.fromisoformat(str(stamp)) if stamp else None
+    except ValueError:
+        logger.warning("scheduled event with an unreadable time; sweeping as of now", extra={"time": stamp})
+        return now
+    if tick is None or tick.tzinfo is None:
+        return now
+    return max(now, tick)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -21,7 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = SweeperSettings.from_env()
     report = sweep(
         control_plane(settings),
-        datetime.now(UTC),
+        as_of(event, datetime.now(UTC)),
         repair_after=timedelta(seconds=settings.repair_after_seconds),
         stuck_after=timedelta(seconds=settings.stuck_after_seconds),
     )

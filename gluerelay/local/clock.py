@@ -1,0 +1,104 @@
+"""The local cloud's clock: wall time plus whatever a test has moved it forward by.
+
+Schedules (EventBridge rate() rules) and CloudWatch's alarm evaluation run on this clock, so a test can
+let an hour pass in a call (`cloud.clock.advance(3600)`): every schedule tick that falls due fires, in
+order, and alarms are evaluated at the new time. Without advancing, the clock follows the wall clock and a
+`rate(5 minutes)` rule fires every five real minutes, as `gluerelay local up` needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Timer:
+    name: str
+    period: float
+    action: Callable[[], object]
+    catch_up: bool
+    due: float
+
+
+@dataclass
+class Clock:
+    """Time for schedules and alarms, and the thread that runs what falls due."""
+
+    offset: float = 0.0
+    timers: list[_Timer] = field(default_factory=list)
+    _wake: threading.Condition = field(default_factory=threading.Condition)
+    _running: threading.Lock = field(default_factory=threading.Lock)
+    _stop: bool = False
+    _thread: threading.Thread | None = None
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), UTC)
+
+    def every(self, name: str, period: float, action: Callable[[], object], *, catch_up: bool) -> None:
+        """Run `action` every `period` clock seconds, the first time one period from now.
+
+        `catch_up` timers run once per period that passed (a schedule that missed two ticks fires twice);
+        others run once however much time passed (an evaluation only needs the latest state).
+        """
+        if period <= 0:
+            raise ValueError(f"timer {name}: period must be positive, not {period}")
+        with self._wake:
+            self.timers.append(_Timer(name, period, action, catch_up, self.now() + period))
+            self._wake.notify_all()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, daemon=True, name="local-clock")
+            self._thread.start()
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward; everything that falls due has run (or been started) when this returns."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._wake:
+            self.offset += seconds
+            self._wake.notify_all()
+        self.run_due()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def run_due(self) -> None:
+        """Run every timer that is due, oldest tick first (one caller at a time)."""
+        with self._running:
+            while True:
+                with self._wake:
+                    now = self.now()
+                    due = [t for t in self.timers if t.due <= now]
+                    if not due:
+                        return
+                    timer = min(due, key=lambda t: t.due)
+                    timer.due = timer.due + timer.period if timer.catch_up else now + timer.period
+                try:
+                    timer.action()
+                except Exception:  # a failing timer must not stop the clock; it runs again next period
+                    log.exception("local clock: %s failed", timer.name)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                if self._stop:
+                    return
+                wait = min((t.due for t in self.timers), default=self.now() + 1) - self.now()
+                if wait > 0:
+                    self._wake.wait(min(wait, 1.0))
+                if self._stop:
+                    return
+            self.run_due()

@@ -1,0 +1,223 @@
+"""The local cloud's services behave as AWS's do where the pipeline depends on them: CloudWatch metrics and
+alarms reach SNS, Lambda stops a function at its Timeout and retries asynchronous events into the OnFailure
+destination, disabled rules deliver nothing, and schedules fire on a clock a test can move forward."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gluerelay.local.cloud import LocalCloud
+from gluerelay.local.lambdas import FunctionSpec
+from gluerelay.local.report import build
+from gluerelay.local.runs import land
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout:.0f} s")
+
+
+def alarm_state(cloud: LocalCloud, logical_id: str) -> str:
+    name = cloud.template.physical_name(logical_id)
+    [alarm] = cloud.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return str(alarm["StateValue"])
+
+
+@pytest.fixture(scope="module")
+def alarm_inbox(cloud: LocalCloud) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """An SQS queue subscribed to the alarm topic, as an operator's e-mail would be; returns a reader."""
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName="test-alarm-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = cloud.template.ref("AlarmTopic")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"})
+    seen: list[dict[str, Any]] = []
+
+    def read() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            envelope = json.loads(message["Body"])
+            seen.append({"Subject": envelope["Subject"], **json.loads(envelope["Message"])})
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return seen
+
+    yield read
+
+
+def start_one_run(cloud: LocalCloud, seed: int) -> str:
+    known = {e["executionArn"] for e in cloud.executions()}
+    land(cloud, rows=200, files=1, seed=seed)
+    [execution] = cloud.wait_for_new_executions(1, known)
+    return str(execution["executionArn"])
+
+
+def test_a_failed_run_sets_off_its_alarm_and_the_notification_reaches_sns(
+    cloud: LocalCloud, alarm_inbox: Callable[[], list[dict[str, Any]]]
+) -> None:
+    job = cloud.template.physical_name("CleanseCustomersJob")
+    cloud.glue.fail_jobs[job] = "ValueError: injected by the test"
+    try:
+        arn = start_one_run(cloud, seed=31)
+        assert cloud.wait_for_execution(arn)["status"] == "FAILED"
+    finally:
+        cloud.glue.fail_jobs.clear()
+    report = build(cloud, arn)  # evaluates the alarms as of now
+
+    assert alarm_state(cloud, "ExecutionsFailedAlarm") == "ALARM"
+    name = cloud.template.physical_name("ExecutionsFailedAlarm")
+    assert name in report.alarms_in_alarm
+    assert any(a.alarm == name and a.new_state == "ALARM" and a.notified for a in report.alarms)
+    notice = eventually(
+        lambda: [m for m in alarm_inbox() if m["AlarmName"] == name and m["NewStateValue"] == "ALARM"],
+        what="the ALARM notification in the subscribed queue",
+    )[0]
+    assert notice["Subject"] == f'ALARM: "{name}" in US East (N. Virginia)'
+    assert notice["Trigger"]["MetricName"] == "ExecutionsFailed"
+    assert notice["Trigger"]["Namespace"] == "AWS/States"
+    assert "greater than the threshold (0.0)" in notice["NewStateReason"]
+    # EMF lines the functions printed are metrics, with Powertools' dimensions.
+    metrics = cloud.client("cloudwatch").list_metrics(Namespace="gluerelay", MetricName="StepsStarted")
+    dimensions = {d["Name"]: d["Value"] for m in metrics["Metrics"] for d in m["Dimensions"]}
+    assert dimensions == {"service": "gluerelay", "Kind": dimensions.get("Kind", "?")}
+    assert cloud.cloudwatch.rejected_lines == 0
+
+
+def test_a_raising_event_handler_is_retried_then_dead_lettered_and_the_sweeper_finishes_the_run(
+    cloud: LocalCloud,
+) -> None:
+    """Lambda's async retries (1 + 2 attempts), the OnFailure record in the DLQ, the SUM() error alarm
+    and the DLQ alarm; then an hour on the clock: the sweeper repairs the step and the run succeeds."""
+    function = cloud.template.physical_name("OnGlueEventFunction")
+    before = len(cloud.lambdas.invocations)
+    cloud.lambdas.inject(function, "raise", times=3)
+    arn = start_one_run(cloud, seed=32)
+    dlq = cloud.template.get_att("GlueEventsDeadLetterQueue", "QueueUrl")
+    sqs = cloud.client("sqs")
+    eventually(
+        lambda: (
+            sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+            == "1"
+        ),
+        what="the OnFailure record in the dead-letter queue",
+    )
+    cloud.cloudwatch.evaluate()
+    # One function erred and the others were not all invoked in that minute: SUM([...]) still counts it.
+    assert alarm_state(cloud, "FunctionErrorsAlarm") == "ALARM"
+    assert alarm_state(cloud, "GlueEventDeadLettersAlarm") == "ALARM"
+    [message] = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    record = json.loads(message["Body"])
+
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"]["detail-type"] == "Glue Job State Change"
+    assert record["responsePayload"]["errorType"] == "InjectedFaultError"
+    attempts = [i for i in cloud.lambdas.invocations[before:] if i.function == function]
+    assert [(i.attempt, i.error_type) for i in attempts[:3]] == [(n, "InjectedFaultError") for n in (1, 2, 3)]
+    assert cloud.client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+
+    sweeps = sum(1 for i in cloud.lambdas.invocations if "SweeperFunction" in i.function)
+    repair_after = int(cloud.template.parameters["RepairAfterSeconds"])
+    cloud.clock.advance(repair_after + 60)
+    final = cloud.wait_for_execution(arn)
+
+    assert final["status"] == "SUCCEEDED"
+    assert sum(1 for i in cloud.lambdas.invocations if "SweeperFunction" in i.function) > sweeps
+    extract = build(cloud, arn).steps[0]
+    assert (extract.step, extract.status, extract.repaired_by) == ("01-extract", "SUCCEEDED", "sweeper")
+
+
+def test_schedules_fire_once_per_period_the_clock_moves(cloud: LocalCloud) -> None:
+    period = int(cloud.template.parameters["SweepIntervalMinutes"]) * 60
+
+    def sweeps() -> int:
+        return sum(1 for i in cloud.lambdas.invocations if "SweeperFunction" in i.function)
+
+    before = sweeps()
+    cloud.clock.advance(3 * period)
+    eventually(lambda: sweeps() >= before + 3, what="three sweeps")
+    time.sleep(1)
+    assert sweeps() == before + 3
+    stuck = cloud.client("cloudwatch").list_metrics(Namespace="gluerelay", MetricName="StuckSteps")
+    assert stuck["Metrics"], "the sweeper's EMF StuckSteps metric"
+
+
+def test_a_disabled_rule_delivers_nothing(cloud: LocalCloud) -> None:
+    events, s3 = cloud.client("events"), cloud.client("s3")
+    rule = cloud.template.physical_name("ArrivalRule")
+    bucket = cloud.output("DataBucketName")
+    known = {e["executionArn"] for e in cloud.executions()}
+    delivered = len([d for d in cloud.bus.deliveries if d.rule == rule])
+    events.disable_rule(Name=rule)
+    try:
+        s3.put_object(Bucket=bucket, Key="landing/while-disabled.csv", Body=b"customer_id\n1\n")
+        time.sleep(2)  # more than the arrival batching window
+        assert len([d for d in cloud.bus.deliveries if d.rule == rule]) == delivered
+        assert [e for e in cloud.executions() if e["executionArn"] not in known] == []
+    finally:
+        events.enable_rule(Name=rule)
+    arn = start_one_run(cloud, seed=33)
+    assert cloud.wait_for_execution(arn)["status"] == "SUCCEEDED"
+
+
+def _function_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "runs from its local folder")
+    return buffer.getvalue()
+
+
+def test_a_function_that_outlives_its_timeout_is_stopped(cloud: LocalCloud, tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(
+        "import time\n\n\ndef handler(event, context):\n"
+        "    time.sleep(event.get('sleep', 0))\n    return 'done'\n"
+    )
+    name = "test-slow-function"
+    arn = cloud.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=cloud.template.get_att("StartStepFunctionRole", "Arn"),
+        Handler="slow.handler",
+        Code={"ZipFile": _function_zip()},
+        Timeout=1,
+    )["FunctionArn"]
+    cloud.lambdas.register(
+        FunctionSpec(name, arn, "slow.handler", tmp_path, {}, timeout_seconds=1, memory_mb=128)
+    )
+    client = cloud.client("lambda")
+
+    def invoke(seconds: float) -> tuple[str | None, Any]:
+        response = client.invoke(FunctionName=name, Payload=json.dumps({"sleep": seconds}))
+        return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+    assert invoke(0) == (None, "done")
+    error, payload = invoke(10)
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+    # The environment was stopped: the next invocation starts a new one.
+    assert invoke(0) == (None, "done")
+    calls = [i for i in cloud.lambdas.invocations if i.function == name]
+    assert [(i.cold_start, i.error_type) for i in calls] == [
+        (True, None),
+        (False, "Sandbox.Timedout"),
+        (True, None),
+    ]
+    cloud.lambdas.inject(name, "hang")
+    assert invoke(0)[1]["errorType"] == "Sandbox.Timedout"
