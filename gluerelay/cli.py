@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -92,10 +96,13 @@ def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
 ) -> None:
     """Deploy template.yaml into a local cloud, start a run as AWS would, and report it."""
+    began = time.perf_counter()
     from gluerelay.local.cloud import CloudOptions, LocalCloud
     from gluerelay.local.glue import GlueTiming
     from gluerelay.local.report import render
     from gluerelay.local.runs import run_from_database, run_from_landing
+
+    timings = {"imports": round(time.perf_counter() - began, 3)}
 
     if source not in ("s3", "jdbc"):
         raise typer.BadParameter("choose s3 or jdbc", param_hint="--source")
@@ -109,15 +116,32 @@ def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
                 f"({len(cloud.skipped)} access-control and packaging resources recorded, not enforced), "
                 f"endpoint {cloud.endpoint}"
             )
+        began = time.perf_counter()
         if source == "jdbc":
             reports = [run_from_database(cloud, rows=rows, seed=seed, jdbc_url=jdbc_url)]
         else:
             reports = run_from_landing(cloud, rows=rows, files=files, seed=seed)
+        timings |= cloud.timings | {"runs": round(time.perf_counter() - began, 3)}
+        began = time.perf_counter()
+        summary = {
+            "endpoint": cloud.endpoint,
+            "resources": len(cloud.template.active()),
+            "recorded_only": cloud.skipped,
+        }
+    timings["stop"] = round(time.perf_counter() - began, 3)
     if as_json:
-        console.print_json("[" + ",".join(r.to_json() for r in reports) + "]")
+        document = {
+            "local_cloud": {**summary, "seconds": timings},
+            "runs": [json.loads(r.to_json()) for r in reports],
+        }
+        typer.echo(json.dumps(document, indent=2))
     else:
         for report in reports:
             render(report, console)
+        console.print(
+            "seconds: " + ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in timings.items()),
+            style="dim",
+        )
     if not all(r.succeeded for r in reports):
         raise typer.Exit(1)
 
@@ -161,3 +185,20 @@ def local_up(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def main() -> None:
+    """The console script. It leaves with os._exit once the command is done and its output flushed: after a
+    local cloud, Python's own teardown of moto's state takes over a second and does nothing useful (every
+    child process is stopped and every file closed by then)."""
+    code: int = 0
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            typer.echo(e.code, err=True)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -7,15 +7,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
+from gluerelay.local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 
 
 def load_template() -> dict[str, Any]:
-    template: dict[str, Any] = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-    return template
+    return load_yaml(TEMPLATE)
 
 
 def resource(name: str) -> dict[str, Any]:

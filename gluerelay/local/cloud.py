@@ -88,12 +88,15 @@ class LocalCloud:
     """Start with `with LocalCloud(options) as cloud:`; everything stops and moto resets on exit."""
 
     def __init__(self, options: CloudOptions | None = None) -> None:
+        began = time.perf_counter()
         self.options = options or CloudOptions()
         env = self.options.environment
         self.env = env
         self.template = Template.load(
             self.options.template, env, {**LOCAL_PARAMETERS, **self.options.parameters}
         )
+        # Seconds spent getting ready: loading the template, starting the services, deploying.
+        self.timings: dict[str, float] = {"template": round(time.perf_counter() - began, 3)}
         self.work_dir = self.options.work_dir or Path(tempfile.mkdtemp(prefix="gluerelay-local-"))
         self.logs: list[LogLine] = []
         self.skipped: list[str] = []
@@ -114,6 +117,7 @@ class LocalCloud:
         self.stop()
 
     def start(self) -> None:
+        began = time.perf_counter()
         saved = {k: os.environ.get(k) for k in ("AWS_DEFAULT_REGION", "MOTO_PORT", "AWS_ENDPOINT_URL")}
         self._undo.append(functools.partial(_restore_all, saved))
         os.environ.pop("AWS_ENDPOINT_URL", None)  # in-process clients go to the mock, not over HTTP
@@ -154,7 +158,10 @@ class LocalCloud:
         self._undo.append(self.glue.uninstall)
         self.pollers = Pollers(self.lambdas, self.client)
         self._undo.append(self.pollers.stop)
+        self.timings["services"] = round(time.perf_counter() - began, 3)
+        began = time.perf_counter()
         self.deploy()
+        self.timings["deploy"] = round(time.perf_counter() - began, 3)
         self.clock.every(
             "cloudwatch alarms",
             self.options.alarm_evaluation_seconds,

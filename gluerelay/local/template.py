@@ -15,11 +15,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
-from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
+import yaml
 
 LOCAL_ARTIFACTS = "gluerelay-local-artifacts"  # the stand-in bucket for local CodeUri / DefinitionUri paths
 NO_VALUE = object()
@@ -85,21 +85,14 @@ class Template:
         cls, path: Path, env: Environment | None = None, overrides: Mapping[str, str] | None = None
     ) -> Template:
         env = env or Environment()
-        source = json.loads(json.dumps(cfn_yaml.load(str(path))))
+        source = load_yaml(path)
         root = path.resolve().parent
         local_paths = _point_local_paths_at_artifacts(source, root)
         parameters = _bind_parameters(source.get("Parameters", {}), overrides or {})
-        previous = os.environ.get("AWS_DEFAULT_REGION")
-        os.environ["AWS_DEFAULT_REGION"] = env.region  # the translator reads the region from boto's session
         try:
-            translated = transform(source, dict(parameters), _NoPolicies())
+            translated = _translate(source, parameters, env.region, root / ".gluerelay" / "cache" / "sam")
         except Exception as e:
             raise TemplateError(f"{path}: SAM could not translate the template: {e}") from e
-        finally:
-            if previous is None:
-                os.environ.pop("AWS_DEFAULT_REGION", None)
-            else:
-                os.environ["AWS_DEFAULT_REGION"] = previous
         template = cls(env, root, translated["Resources"], parameters, {}, translated.get("Outputs", {}))
         template.local_paths = local_paths
         for name, expression in translated.get("Conditions", {}).items():
@@ -275,6 +268,83 @@ class Template:
             return str(self._ref(token))
 
         return re.sub(r"\$\{([^}]+)\}", substitute, text)
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms: !Ref X is {"Ref": X}, !GetAtt A.B is {"Fn::GetAtt": [A, B]},
+    !Condition C is {"Condition": C}, and every other !Name is {"Fn::Name": ...}."""
+
+
+def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"!{suffix} on an unexpected node", node.start_mark
+        )
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        resource, _, attribute = value.partition(".")
+        return {"Fn::GetAtt": [resource, attribute]}
+    return {f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _short_form)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """A CloudFormation template in YAML, as the JSON CloudFormation reads."""
+    try:
+        loaded = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # a SafeLoader
+    except yaml.YAMLError as e:
+        raise TemplateError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(loaded, dict):
+        raise TemplateError(f"{path} is not a CloudFormation template (no mapping at the top)")
+    return loaded
+
+
+def _translate(
+    source: dict[str, Any], parameters: dict[str, str], region: str, cache: Path
+) -> dict[str, Any]:
+    """SAM's translation, cached by everything it depends on (it takes a second, mostly to import)."""
+    version = metadata.version("aws-sam-translator")
+    key = hashlib.sha256(
+        json.dumps([source, parameters, region, version], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    cached = cache / f"{key}.json"
+    if cached.is_file():
+        try:
+            found: dict[str, Any] = json.loads(cached.read_text())
+        except ValueError:
+            cached.unlink(missing_ok=True)  # a torn write: translate again
+        else:
+            return found
+    from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
+
+    previous = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = region  # the translator reads the region from boto's session
+    try:
+        translated: dict[str, Any] = transform(
+            json.loads(json.dumps(source)), dict(parameters), _NoPolicies()
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = previous
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(translated))
+    partial.replace(cached)
+    return translated
 
 
 def _point_local_paths_at_artifacts(source: dict[str, Any], root: Path) -> dict[str, Path]:
