@@ -64,6 +64,12 @@ def context() -> dict[str, Any]:
     }
 
 
+def save(result: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    REPORT.write_text(render(result))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", choices=["dataplane", "localcloud"], help="run one section")
@@ -78,14 +84,13 @@ def main() -> int:
     result = {k: v for k, v in previous.items() if k in ("data_plane", "local_cloud")}
     if args.only in (None, "dataplane"):
         result["data_plane"] = {**context(), **dataplane.run(args.rows, args.repeat)}
+        save(result)  # a later section's failure keeps this one's figures
     if args.only in (None, "localcloud"):
         result["local_cloud"] = {
             **context(),
             **localcloud.run(args.run_rows, args.repeat, args.handoff_runs),
         }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    REPORT.write_text(render(result))
+        save(result)
     print(REPORT.read_text())
     return 0
 
