@@ -74,6 +74,12 @@ test-spark: $(SPARK_STAMP) ## The engine tests again on real PySpark 3.5 (needs 
 	GLUERELAY_SPARK_JARS=$${GLUERELAY_SPARK_JARS:-$(SQLITE_JDBC_JAR)} ETL_ENGINE=pyspark SPARK_LOCAL_IP=127.0.0.1 \
 		$(BIN)/pytest -m spark
 
+.PHONY: chaos
+chaos: $(STAMP) ## Fault-tolerance scenarios in the local cloud → table in RELIABILITY.md
+	rm -f .gluerelay/chaos/results.json
+	$(BIN)/pytest -m chaos -q || true
+	$(BIN)/python -m tests.e2e.chaos
+
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks → bench/results/latest.json and BENCHMARKS.md
 	$(BIN)/python -m bench

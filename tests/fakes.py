@@ -84,10 +84,12 @@ class FakeStore:
         if stored.status != StepStatus.OPEN or stored.token != step.token:
             raise ConditionFailedError("not open")
         stored.status, stored.outcome, stored.repaired_by = StepStatus.COMPLETING, outcome, repaired_by
+        stored.decided_at = now
         return stored.model_copy()
 
     def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
-        self.steps[ref].status, self.steps[ref].closed_at = status, now
+        if self.steps[ref].status == StepStatus.COMPLETING:
+            self.steps[ref].status, self.steps[ref].closed_at = status, now
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
         active = [

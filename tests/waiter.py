@@ -1,9 +1,11 @@
-"""A one-task state machine whose task token goes to SQS, for tests that need real moto task tokens."""
+"""Waiting in tests: a one-task state machine whose task token goes to SQS (real moto task tokens), and
+`eventually` for conditions the local cloud reaches asynchronously."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -36,3 +38,14 @@ def finished(sfn: Any, arn: str) -> dict[str, Any]:
             return execution
         time.sleep(0.02)
     raise AssertionError(f"{arn} still RUNNING")
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (and return that), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout:.0f} s")

@@ -75,6 +75,7 @@ class Step(BaseModel):
     outcome: Outcome | None = None
     closed_at: datetime | None = None
     repaired_by: str | None = None
+    decided_at: datetime | None = None  # when the outcome was decided (OPEN -> COMPLETING)
 
     @property
     def ref(self) -> StepRef:

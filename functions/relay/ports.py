@@ -37,7 +37,8 @@ class StepStore(Protocol):
         """OPEN → COMPLETING for this step's token, storing the outcome; ConditionFailedError if another
         event or the sweeper got there first."""
 
-    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None: ...
+    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
+        """COMPLETING → status. A step another completer has already closed keeps its status."""
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
         """OPEN and COMPLETING steps opened before the given time, oldest first."""

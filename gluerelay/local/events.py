@@ -45,8 +45,12 @@ class EventBus:
     deliveries: list[Delivery] = field(default_factory=list)
     # The time events carry (the local clock, which tests can advance).
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    # Fault injection for tests: return True to drop an event before any rule sees it.
+    # Fault injection for tests, each asked per matching rule: drop the event (True); deliver it this
+    # many times (EventBridge delivers at least once: copies share the event id); hold it this many
+    # seconds first (so a later event can overtake it).
     drop: Callable[[dict[str, Any]], bool] | None = None
+    copies: Callable[[dict[str, Any]], int] | None = None
+    delay: Callable[[dict[str, Any]], float] | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,6 +108,15 @@ class EventBus:
             return
         if self.drop is not None and self.drop(event):
             return
+        times = self.copies(event) if self.copies is not None else 1
+        for _ in range(times):
+            hold = self.delay(event) if self.delay is not None else 0.0  # asked per copy
+            if hold > 0:
+                threading.Timer(hold, self._send_to_targets, (rule, event)).start()
+            else:
+                self._send_to_targets(rule, event)
+
+    def _send_to_targets(self, rule: Any, event: dict[str, Any]) -> None:
         for target in rule.targets:
             self._send(rule.name, target, event)
 
@@ -122,14 +135,18 @@ class EventBus:
             "resources": [rule.arn],
             "detail": {},
         }
+        # Ticks that a moved clock fires back to back run one after another, as ticks minutes apart
+        # would: each Lambda target's event invocation (with its retries) ends before the next tick.
         for target in rule.targets:
-            self._send(rule.name, target, event)
+            self._send(rule.name, target, event, wait=True)
 
-    def _send(self, rule: str, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def _send(self, rule: str, target: dict[str, Any], event: dict[str, Any], *, wait: bool = False) -> None:
         arn = str(target["Arn"])
         payload = json.loads(target["Input"]) if target.get("Input") else event
         service = arn.split(":")[2]
-        if service == "lambda":
+        if service == "lambda" and wait:
+            self.lambdas.invoke_event_now(arn, payload)
+        elif service == "lambda":
             self.lambdas.invoke_async(arn, payload)
         elif service == "sqs":
             self.clients("sqs").send_message(QueueUrl=queue_url(arn), MessageBody=json.dumps(payload))

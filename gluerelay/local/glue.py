@@ -76,8 +76,9 @@ class LocalGlue:
     log_dir: Path | None = None
     job_runs: list[JobRunRecord] = field(default_factory=list)
     crawls: list[CrawlRecord] = field(default_factory=list)
-    # Test hooks: make a job or a crawl fail with a message of our choosing.
-    fail_jobs: dict[str, str] = field(default_factory=dict)
+    # Test hooks: make a job or a crawl fail with a message of our choosing. A job's value is the message
+    # (the run ends FAILED) or (state, message) for another end: TIMEOUT, STOPPED or ERROR.
+    fail_jobs: dict[str, str | tuple[str, str]] = field(default_factory=dict)
     fail_crawlers: dict[str, str] = field(default_factory=dict)
     # Connections that exist only locally (the SQLite stand-in for the RDS source): name -> JDBC URL.
     extra_connections: dict[str, str] = field(default_factory=dict)
@@ -173,8 +174,11 @@ class LocalGlue:
         arguments = {k: v for k, v in arguments.items() if not k.startswith(("--job-language", "--enable-"))}
         script = self._script(job)
         timeout_minutes = run.timeout or job.timeout or 2880
-        if job.name in self.fail_jobs:
-            state, error, log_path = "FAILED", self.fail_jobs.get(job.name), None
+        fault = self.fail_jobs.get(job.name)
+        error: str | None
+        log_path: Path | None = None
+        if fault is not None:
+            state, error = fault if isinstance(fault, tuple) else ("FAILED", fault)
         else:
             env = {**self.job_env(), **self._connections(job, backend)}
             result = run_job(

@@ -259,6 +259,10 @@ class LambdaRuntime:
         """Event invocation: queued, retried on error, then sent to the OnFailure destination."""
         self._async.submit(self._run_async, name, event)
 
+    def invoke_event_now(self, name: str, event: Any) -> None:
+        """An event invocation (retries, OnFailure destination) run in the caller's thread, to its end."""
+        self._run_async(name, event)
+
     def _run_async(self, name: str, event: Any) -> None:
         spec = self.spec_for(name)
         if spec is None:

@@ -4,6 +4,7 @@ execution history (Step Functions), the catalog (Glue), and the Lambda invocatio
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -136,12 +137,7 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
     execution = sfn.describe_execution(executionArn=execution_arn)
     run_id = execution["name"]
     history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    items = cloud.client("dynamodb").query(
-        TableName=cloud.output("ControlTableName"),
-        KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
-    )["Items"]
-    plain = [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+    plain = _run_items(cloud, run_id, settled=execution["status"] != "RUNNING")
     run = next((i for i in plain if i["sk"] == "RUN"), {})
     steps = [_step(i) for i in plain if str(i["sk"]).startswith("STEP#")]
     rows: dict[str, Any] = {}
@@ -195,6 +191,24 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
         error=execution.get("error"),
         cause=execution.get("cause"),
     )
+
+
+def _run_items(cloud: LocalCloud, run_id: str, *, settled: bool, timeout: float = 10) -> list[dict[str, Any]]:
+    """The run's items in the control table. Once the execution has ended, wait (briefly) for its steps'
+    closing writes: on_glue_event and the sweeper mark a step SUCCEEDED or FAILED just after they answer
+    Step Functions, so the workflow can end a moment before its last step leaves COMPLETING."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = cloud.client("dynamodb").query(
+            TableName=cloud.output("ControlTableName"),
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
+        )["Items"]
+        plain = [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+        closing = [i for i in plain if str(i["sk"]).startswith("STEP#") and i.get("status") == "COMPLETING"]
+        if not settled or not closing or time.monotonic() > deadline:
+            return plain
+        time.sleep(0.05)
 
 
 def _step(item: dict[str, Any]) -> StepReport:

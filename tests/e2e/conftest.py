@@ -6,11 +6,12 @@ template) must not share the process with a running one; module scope tears each
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
 from gluerelay.local.cloud import CloudOptions, LocalCloud
+from tests.e2e.chaos import Row, save
 
 
 @pytest.fixture(scope="module")
@@ -18,3 +19,29 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     options = CloudOptions(work_dir=tmp_path_factory.mktemp("local-cloud"))
     with LocalCloud(options) as running:
         yield running
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test item, so fixtures can tell whether the test passed."""
+    report: pytest.TestReport = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
+    """A scenario's row for the reliability table: the test appends it once its assertions pass; a test
+    that fails is recorded as FAIL with its last error line."""
+    marker = request.node.get_closest_marker("chaos")
+    if marker is None:
+        raise pytest.UsageError(f"{request.node.name} uses the chaos fixture without @pytest.mark.chaos")
+    rows: list[Row] = []
+    yield rows
+    outcome = getattr(request.node, "rep_call", None)
+    if outcome is None or outcome.failed or not rows:
+        last = outcome.longreprtext.strip().splitlines()[-1][:160] if outcome and outcome.failed else "no row"
+        rows = [Row(marker.args[0], 0, 0, 0, 0, 0, 0, "FAIL", last)]
+    save(rows)

@@ -18,18 +18,9 @@ from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.lambdas import FunctionSpec
 from gluerelay.local.report import build
 from gluerelay.local.runs import land
+from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout:.0f} s")
 
 
 def alarm_state(cloud: LocalCloud, logical_id: str) -> str:

@@ -61,8 +61,10 @@ def test_a_step_is_completed_once_and_leaves_the_active_index(table: ControlTabl
         table.begin_completion(step, Outcome(succeeded=False), T0)
     assert [s.status for s in table.active_steps(T0 + timedelta(seconds=1))] == [StepStatus.COMPLETING]
     table.finish_completion(step.ref, StepStatus.SUCCEEDED, T0)
+    table.finish_completion(step.ref, StepStatus.CLOSED, T0)  # a racing completer's late close: no effect
     stored = table.get_step(step.ref)
     assert stored is not None and stored.status == StepStatus.SUCCEEDED
+    assert stored.decided_at == T0
     assert stored.outcome is not None and stored.outcome.facts == {"rows": {"rows_read": 3}}
     assert table.active_steps(T0 + timedelta(seconds=1)) == []
 

@@ -111,8 +111,9 @@ class ControlTable:
             ":open": StepStatus.OPEN.value,
             ":token": step.token,
             ":outcome": outcome.model_dump_json(),
+            ":now": _iso(now),
         }
-        update = "SET #status = :completing, outcome_json = :outcome"
+        update = "SET #status = :completing, outcome_json = :outcome, decided_at = :now"
         if repaired_by:
             update += ", repaired_by = :repaired_by"
             values[":repaired_by"] = repaired_by
@@ -132,12 +133,22 @@ class ControlTable:
         return self._step(item)
 
     def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
-        self._table.update_item(
-            Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"},
-            UpdateExpression="SET #status = :status, closed_at = :now REMOVE active_pk",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": status.value, ":now": _iso(now)},
-        )
+        try:
+            self._table.update_item(
+                Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"},
+                UpdateExpression="SET #status = :status, closed_at = :now REMOVE active_pk",
+                ConditionExpression="#status = :completing",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": status.value,
+                    ":now": _iso(now),
+                    ":completing": StepStatus.COMPLETING.value,
+                },
+            )
+        except ClientError as e:
+            if not _conditional(e):
+                raise
+            # Another completer (a racing sweep) closed it first: its status stands.
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
         steps: list[Step] = []
@@ -193,6 +204,7 @@ class ControlTable:
             outcome=Outcome.model_validate(json.loads(outcome)) if outcome else None,
             closed_at=_time(item.get("closed_at")),
             repaired_by=item.get("repaired_by"),
+            decided_at=_time(item.get("decided_at")),
         )
 
     # --- crawler leases ---

@@ -24,6 +24,10 @@ from relay.models import (
 from relay.observability import logger
 from relay.ports import ControlPlane
 
+# How long a decided outcome (COMPLETING) may wait for its completer's delivery before the sweeper
+# takes it for abandoned and delivers it itself.
+DELIVERY_GRACE = timedelta(seconds=60)
+
 
 def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
     """Record the step and its token, then start Glue (in this order: an instant job's event must find
@@ -109,6 +113,11 @@ def sweep(plane: ControlPlane, now: datetime, repair_after: timedelta, stuck_aft
 def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
     """What the sweeper did for this step, or None when Glue is still working on it."""
     if step.status == StepStatus.COMPLETING:
+        # A completer normally delivers within milliseconds of deciding; redeliver only what it left
+        # behind (it crashed). Redelivering a delivery in flight would find the task closed and could
+        # mark a step CLOSED that was in fact delivered.
+        if step.decided_at is not None and now - step.decided_at < DELIVERY_GRACE:
+            return None
         deliver(step, plane.steps, plane.workflow, now)
         return "delivered a decided outcome"
     if step.kind == StepKind.JOB:

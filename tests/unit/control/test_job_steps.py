@@ -152,6 +152,23 @@ def test_the_sweeper_counts_steps_open_past_the_stuck_threshold() -> None:
     assert (report.stuck_steps, report.oldest_open_seconds, report.repaired) == (1, 7200.0, [])
 
 
+def test_the_sweeper_leaves_an_outcome_being_delivered_to_its_completer() -> None:
+    # Given an outcome decided a moment ago: its completer is sending it right now
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    from relay.models import Outcome
+
+    decided_at = T0 + timedelta(hours=1)
+    cloud.store.begin_completion(cloud.store.steps[REF], Outcome(succeeded=True, facts={}), decided_at)
+    report = sweep(cloud.plane, decided_at + timedelta(seconds=5), timedelta(minutes=15), timedelta(hours=2))
+    assert report.repaired == []
+    assert cloud.workflow.successes == {}
+    # When the completer finishes, a later close cannot overturn it
+    cloud.store.finish_completion(REF, StepStatus.SUCCEEDED, decided_at)
+    cloud.store.finish_completion(REF, StepStatus.CLOSED, decided_at + timedelta(seconds=1))
+    assert cloud.store.steps[REF].status == StepStatus.SUCCEEDED
+
+
 def test_the_sweeper_delivers_an_outcome_decided_before_a_crash() -> None:
     # Given an outcome decided (COMPLETING) whose SendTaskSuccess never happened
     cloud = FakeCloud()

@@ -1,0 +1,371 @@
+"""Fault tolerance, end to end: faults injected into the local cloud, then the data and the state checked.
+
+Each scenario accounts for every input row (cleansed, quarantined, or removed by job 2's dedup, counted
+from what the runs wrote) and records a row of RELIABILITY.md's table (see `chaos.py`, `make chaos`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gluerelay.local.cloud import CloudOptions, LocalCloud
+from gluerelay.local.report import RunReport, build
+from gluerelay.local.runs import land
+from tests.e2e.chaos import Row, account, row
+from tests.waiter import eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+WINDOW_SECONDS = 2  # the arrival batching window here
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    options = CloudOptions(
+        work_dir=tmp_path_factory.mktemp("reliability"),
+        parameters={"ArrivalBatchingWindowSeconds": str(WINDOW_SECONDS)},
+    )
+    with LocalCloud(options) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def no_faults(cloud: LocalCloud) -> Iterator[None]:
+    yield
+    cloud.bus.drop = cloud.bus.copies = cloud.bus.delay = None
+    cloud.glue.fail_jobs.clear()
+    cloud.glue.fail_crawlers.clear()
+    cloud.lambdas.faults.clear()
+
+
+def arn_of(cloud: LocalCloud, run_id: str) -> str:
+    return cloud.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+
+def follow(cloud: LocalCloud, known: set[str], at_least: int = 1, timeout: float = 240) -> list[RunReport]:
+    """Every run started since `known`, followed to its end (new runs may keep starting for a window)."""
+    cloud.wait_for_new_executions(at_least, known, timeout=60)
+    time.sleep(WINDOW_SECONDS + 1.5)
+    started = [e for e in cloud.executions() if e["executionArn"] not in known]
+    for execution in started:
+        cloud.wait_for_execution(execution["executionArn"], timeout)
+    return [build(cloud, e["executionArn"]) for e in sorted(started, key=lambda e: e["startDate"])]
+
+
+def land_and_follow(cloud: LocalCloud, *, rows: int, files: int, seed: int) -> list[RunReport]:
+    known = {e["executionArn"] for e in cloud.executions()}
+    land(cloud, rows=rows, files=files, seed=seed)
+    return follow(cloud, known)
+
+
+def glue_name(cloud: LocalCloud, logical_id: str) -> str:
+    return cloud.template.physical_name(logical_id)
+
+
+# ------------------------------------------------------------------------------------------ 1. duplicates
+
+
+@pytest.mark.chaos("01 duplicate S3 events")
+def test_the_same_object_created_three_times_is_processed_once(cloud: LocalCloud, chaos: list[Row]) -> None:
+    cloud.bus.copies = lambda event: 3 if event.get("source") == "aws.s3" else 1
+    delivered = len(cloud.bus.deliveries)
+    reports = land_and_follow(cloud, rows=600, files=1, seed=51)
+
+    assert [r.status for r in reports] == ["SUCCEEDED"]
+    assert len([d for d in cloud.bus.deliveries[delivered:] if d.source == "aws.s3"]) == 3
+    figures = account(cloud, [r.run_id for r in reports], rows_in=600)
+    assert (figures.lost, figures.duplicates, figures.objects_in_two_runs) == (0, 0, 0)
+    chaos.append(row("01 duplicate S3 events", figures, "3 deliveries of one Object Created, one run"))
+
+
+# ------------------------------------------------------------------------------------------ 4. lost events
+
+
+@pytest.mark.chaos("04 lost Glue events")
+def test_lost_job_and_crawler_events_are_repaired_by_the_sweeper(cloud: LocalCloud, chaos: list[Row]) -> None:
+    lost = {glue_name(cloud, "ExtractCustomersJob"), glue_name(cloud, "RawCustomersCrawler")}
+    dropped: list[str] = []
+
+    def drop(event: dict[str, Any]) -> bool:
+        detail = event.get("detail", {})
+        name = detail.get("jobName") or detail.get("crawlerName")
+        if name in lost and name not in dropped:
+            dropped.append(name)
+            return True
+        return False
+
+    cloud.bus.drop = drop
+    repair_after = int(cloud.template.parameters["RepairAfterSeconds"])
+    known = {e["executionArn"] for e in cloud.executions()}
+    land(cloud, rows=500, files=1, seed=54)
+    [execution] = cloud.wait_for_new_executions(1, known)
+    arn = execution["executionArn"]
+    sfn = cloud.client("stepfunctions")
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        time.sleep(1)
+        cloud.clock.advance(repair_after + 60)  # a sweep sees every open step as overdue
+    report = build(cloud, arn)
+
+    assert sorted(dropped) == sorted(lost)
+    assert report.status == "SUCCEEDED", report.cause
+    repaired = {s.step: s.repaired_by for s in report.steps}
+    assert (repaired["01-extract"], repaired["02-crawl-raw"]) == ("sweeper", "sweeper")
+    # The clock races on here, so a sweep may also beat a real event to a later step: either completes
+    # it, once.
+    assert all(s.status == "SUCCEEDED" for s in report.steps)
+    figures = account(cloud, [report.run_id], rows_in=500)
+    assert (figures.lost, figures.duplicates) == (0, 0)
+    chaos.append(
+        row("04 lost Glue events", figures, "job and crawler events lost; the sweeper completed both")
+    )
+
+
+# -------------------------------------------------------------------------------- 5. duplicates, late
+
+
+@pytest.mark.chaos("05 duplicate, late, reordered Glue events")
+def test_duplicate_and_reordered_glue_events_complete_each_step_once_and_late_ones_change_nothing(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    holds = iter([0.0, 1.5, 0.4] * 100)  # per copy: now, much later, a little later (so copies reorder)
+    cloud.bus.copies = lambda event: 3 if event.get("source") == "aws.glue" else 1
+    cloud.bus.delay = lambda event: next(holds) if event.get("source") == "aws.glue" else 0.0
+    handler = glue_name(cloud, "OnGlueEventFunction")
+    before = len(cloud.lambdas.invocations)
+    [report] = land_and_follow(cloud, rows=500, files=1, seed=55)
+
+    def calls() -> list[Any]:
+        return [i for i in cloud.lambdas.invocations[before:] if i.function == handler]
+
+    # The last held copies arrive after the run ended: late events too.
+    eventually(lambda: len(calls()) >= 4 * 3, what="every copy of the 4 Glue events handled")
+    time.sleep(1)
+    assert report.status == "SUCCEEDED", report.cause
+    assert report.state_transitions == 7  # the same as a run without duplicates: nothing ran twice
+    assert len(calls()) == 4 * 3, [(i.attempt, i.error_type) for i in calls()]
+    assert all(i.error_type is None for i in calls())
+    # A late event well after the run: answered, ignored, nothing raised, nothing changed.
+    arn = arn_of(cloud, report.run_id)
+    history = len(
+        cloud.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    )
+    job = next(r for r in cloud.glue.job_runs if r.job_name == glue_name(cloud, "CleanseCustomersJob"))
+    cloud.bus.copies = cloud.bus.delay = None
+    cloud.bus.publish(
+        "aws.glue",
+        "Glue Job State Change",
+        {
+            "jobName": job.job_name,
+            "state": "SUCCEEDED",
+            "jobRunId": job.run_id,
+            "severity": "INFO",
+            "message": "Job run succeeded",
+        },
+    )
+    late = eventually(
+        lambda: [i for i in cloud.lambdas.invocations[before:] if i.function == handler][12:],
+        what="the late event's invocation",
+    )
+    assert late[0].error_type is None
+    after = cloud.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert len(after) == history
+    figures = account(cloud, [report.run_id], rows_in=500)
+    assert (figures.lost, figures.duplicates) == (0, 0)
+    chaos.append(
+        row(
+            "05 duplicate, late, reordered Glue events",
+            figures,
+            "12 deliveries for 4 steps + 1 late; 7 transitions",
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ 6, 7. Glue fails
+
+
+@pytest.fixture(scope="module")
+def alarm_inbox(cloud: LocalCloud) -> Callable[[], list[dict[str, Any]]]:
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName="reliability-alarm-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.template.ref("AlarmTopic"), Protocol="sqs", Endpoint=arn)
+    seen: list[dict[str, Any]] = []
+
+    def read() -> list[dict[str, Any]]:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            seen.append(json.loads(json.loads(message["Body"])["Message"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return seen
+
+    return read
+
+
+@pytest.mark.chaos("06 Glue job FAILED, TIMEOUT, STOPPED")
+def test_a_failed_timed_out_or_stopped_job_fails_the_run_with_glues_message_and_alarms(
+    cloud: LocalCloud, chaos: list[Row], alarm_inbox: Callable[[], list[dict[str, Any]]]
+) -> None:
+    job = glue_name(cloud, "CleanseCustomersJob")
+    alarm = glue_name(cloud, "ExecutionsFailedAlarm")
+    expected = {"FAILED": "GlueJobFailed", "TIMEOUT": "GlueJobTimeout", "STOPPED": "GlueJobStopped"}
+    run_ids = []
+    s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
+    landed: dict[str, str] = {}
+    for seed, (state, error) in enumerate(expected.items(), start=60):
+        message = f"{state.lower()} injected by the scenario"
+        cloud.glue.fail_jobs[job] = (state, message)
+        known = {e["executionArn"] for e in cloud.executions()}
+        [key] = land(cloud, rows=300, files=1, seed=seed)
+        landed[key] = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        [report] = follow(cloud, known)
+        run_ids.append(report.run_id)
+
+        assert report.status == "FAILED"
+        assert report.failed_step is not None and report.failed_step["step"] == "03-cleanse"
+        assert report.error == error
+        assert message in str(report.cause)
+    notice = eventually(
+        lambda: [m for m in alarm_inbox() if m["AlarmName"] == alarm and m["NewStateValue"] == "ALARM"],
+        what="the executions-failed ALARM notification",
+    )
+    assert notice[0]["Trigger"]["MetricName"] == "ExecutionsFailed"
+    # Nothing is lost: the failed runs' inputs are where they landed, unchanged, ready to run again.
+    assert {k: s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in landed} == landed
+    figures = dataclasses.replace(account(cloud, run_ids, rows_in=900), retained=900)
+    assert figures.cleansed == 0 and figures.lost == 0
+    chaos.append(
+        row(
+            "06 Glue job FAILED, TIMEOUT, STOPPED", figures, "3 runs FAILED with Glue's message; alarm -> SNS"
+        )
+    )
+
+
+@pytest.mark.chaos("07 crawl failed")
+def test_a_failed_crawl_fails_the_run_never_succeeds(cloud: LocalCloud, chaos: list[Row]) -> None:
+    cloud.glue.fail_crawlers[glue_name(cloud, "CleansedCustomersCrawler")] = "Internal Service Exception"
+    [report] = land_and_follow(cloud, rows=300, files=1, seed=70)
+
+    assert report.status == "FAILED"
+    assert report.error == "GlueCrawlFailed"
+    assert "Internal Service Exception" in str(report.cause)
+    figures = account(cloud, [report.run_id], rows_in=300)
+    assert figures.lost == 0  # the data was written before the crawl; only the catalog update failed
+    chaos.append(row("07 crawl failed", figures, "run FAILED (GlueCrawlFailed), data kept"))
+
+
+# ------------------------------------------------------------------------------------------ 9. handler errors
+
+
+@pytest.mark.chaos("09 on_glue_event raising or timing out")
+def test_a_failing_event_handler_is_retried_dead_lettered_and_the_sweeper_still_completes_the_step(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    handler = glue_name(cloud, "OnGlueEventFunction")
+    spec = cloud.lambdas.specs[handler]
+    cloud.lambdas.register(dataclasses.replace(spec, timeout_seconds=2.0))  # as update-function-configuration
+    dlq = cloud.template.get_att("GlueEventsDeadLetterQueue", "QueueUrl")
+    sqs = cloud.client("sqs")
+    repair_after = int(cloud.template.parameters["RepairAfterSeconds"])
+    run_ids = []
+    try:
+        for seed, fault in ((90, "raise"), (91, "hang")):
+            cloud.lambdas.inject(handler, fault, times=3)
+            known = {e["executionArn"] for e in cloud.executions()}
+            land(cloud, rows=300, files=1, seed=seed)
+            [execution] = cloud.wait_for_new_executions(1, known)
+            [message] = eventually(
+                lambda: sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages"),
+                what=f"the OnFailure record ({fault})",
+            )
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+            record = json.loads(message["Body"])
+            assert record["requestContext"]["condition"] == "RetriesExhausted"
+            expected = "InjectedFaultError" if fault == "raise" else "Sandbox.Timedout"
+            assert record["responsePayload"]["errorType"] == expected
+            cloud.clock.advance(repair_after + 60)
+            final = cloud.wait_for_execution(execution["executionArn"])
+            assert final["status"] == "SUCCEEDED"
+            run_ids.append(final["name"])
+            assert build(cloud, execution["executionArn"]).steps[0].repaired_by == "sweeper"
+    finally:
+        cloud.lambdas.register(spec)
+    figures = account(cloud, run_ids, rows_in=600)
+    assert (figures.lost, figures.duplicates) == (0, 0)
+    chaos.append(
+        row(
+            "09 on_glue_event raising or timing out",
+            figures,
+            "3 attempts each, OnFailure to DLQ, sweeper completed",
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ 11. bad events
+
+
+@pytest.mark.chaos("11 bad events")
+def test_malformed_and_unknown_events_are_logged_and_skipped_without_retries(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    handler = glue_name(cloud, "OnGlueEventFunction")
+    job = glue_name(cloud, "ExtractCustomersJob")
+    envelope = {
+        "version": "0",
+        "id": "bad-1",
+        "source": "aws.glue",
+        "account": cloud.env.account,
+        "time": "2026-11-24T00:00:00Z",
+        "region": cloud.env.region,
+        "resources": [],
+    }
+    bad = [
+        {"not": "an EventBridge event"},
+        {**envelope, "detail-type": "Glue Job State Change", "detail": {"jobName": job}},  # no state, no id
+        {
+            **envelope,
+            "detail-type": "Glue Job State Change",
+            "detail": {
+                "jobName": "someone-elses-job",
+                "state": "SUCCEEDED",
+                "jobRunId": "jr_x",
+                "message": "",
+            },
+        },
+        {
+            **envelope,
+            "detail-type": "Glue Job State Change",
+            "detail": {"jobName": job, "state": "SUCCEEDED", "jobRunId": "jr_unknown", "message": ""},
+        },
+        {
+            **envelope,
+            "detail-type": "Glue Crawler State Change",
+            "detail": {"crawlerName": "someone-elses-crawler", "state": "Succeeded", "message": ""},
+        },
+        {**envelope, "source": "aws.s3", "detail-type": "Object Created", "detail": {}},
+    ]
+    before = len(cloud.lambdas.invocations)
+    lambda_client = cloud.client("lambda")
+    for event in bad:
+        lambda_client.invoke(FunctionName=handler, InvocationType="Event", Payload=json.dumps(event))
+    calls = eventually(
+        lambda: (
+            (found := [i for i in cloud.lambdas.invocations[before:] if i.function == handler])
+            and len(found) >= len(bad)
+            and found
+        ),
+        what="every bad event handled",
+    )
+    time.sleep(1.5)  # a retry would come after 1 s here
+
+    calls = [i for i in cloud.lambdas.invocations[before:] if i.function == handler]
+    assert len(calls) == len(bad), "no retries: every bad event was answered, not raised"
+    assert all(i.error_type is None and i.attempt == 1 for i in calls)
+    dlq = cloud.template.get_att("GlueEventsDeadLetterQueue", "QueueUrl")
+    assert cloud.client("sqs").receive_message(QueueUrl=dlq).get("Messages") is None
+    chaos.append(
+        Row("11 bad events", 0, 0, 0, 0, 0, 0, "pass", f"{len(bad)} malformed or unknown: answered once each")
+    )
