@@ -369,3 +369,62 @@ def test_malformed_and_unknown_events_are_logged_and_skipped_without_retries(
     chaos.append(
         Row("11 bad events", 0, 0, 0, 0, 0, 0, "pass", f"{len(bad)} malformed or unknown: answered once each")
     )
+
+
+# ------------------------------------------------------------------------------------------ 10. bad data
+
+HEADER = b"customer_id,first_name,last_name,email,phone,date_of_birth,country,updated_at\n"
+GOOD = b"1,Ada,Lovelace,ada@example.com,+442079460000,1985-12-10,GB,2026-01-01T00:00:00Z\n"
+BAD_FILES: dict[str, tuple[bytes, str]] = {
+    # name: (body, what the run must say: FAILED with this in its cause, or "" for SUCCEEDED)
+    "empty.csv": (b"", "CleanseError"),
+    "wrong-delimiter.csv": (
+        b"customer_id;first_name;email\n1;Ada;ada@example.com\n",
+        "missing required columns",
+    ),
+    "missing-columns.csv": (b"customer_id,first_name\n1,Ada\n", "missing required columns"),
+    "not-utf8.csv": (
+        HEADER + "2,Zoë,Brontë,z@example.com,+442079460001,1990-01-01,GB,2026-01-01\n".encode("latin-1"),
+        "not-utf8.csv cannot be read",
+    ),
+    "ten-megabyte-line.csv": (
+        HEADER + b"3,Bob," + b"x" * (10 << 20) + b",b@example.com,,1990-01-01,GB,2026-01-01\n",
+        "ten-megabyte-line.csv cannot be read",
+    ),
+    "header-only.csv": (HEADER, ""),
+}
+
+
+@pytest.mark.chaos("10 bad data")
+def test_bad_files_end_their_runs_with_a_clear_error_and_are_never_altered(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
+    outcomes = {}
+    for name, (body, expected) in BAD_FILES.items():
+        known = {e["executionArn"] for e in cloud.executions()}
+        s3.put_object(Bucket=bucket, Key=f"landing/{name}", Body=body)
+        [report] = follow(cloud, known)
+        outcomes[name] = (report.status, (report.cause or "")[:200])
+
+        assert s3.get_object(Bucket=bucket, Key=f"landing/{name}")["Body"].read() == body, name
+        if expected:
+            assert report.status == "FAILED", (name, report.status)
+            assert expected in str(report.cause), (name, report.cause)
+        else:
+            assert report.status == "SUCCEEDED", (name, report.cause)
+            assert report.rows.get("rows_read") == 0
+    failed = sum(1 for status, _ in outcomes.values() if status == "FAILED")
+    chaos.append(
+        Row(
+            "10 bad data",
+            len(BAD_FILES),
+            0,
+            0,
+            0,
+            0,
+            0,
+            "pass",
+            f"{failed} of {len(BAD_FILES)} files failed their run naming the problem; inputs unaltered",
+        )
+    )
