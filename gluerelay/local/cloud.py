@@ -514,6 +514,10 @@ class LocalCloud:
     def output(self, key: str) -> str:
         return self.outputs[key]
 
+    def execution_arn(self, run_id: str) -> str:
+        """The pipeline execution of a run (runs are executions named by their run id)."""
+        return self.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{run_id}"
+
     def download_bucket(self, folder: Path) -> int:
         """Copy the data bucket's objects into `folder` (keys become relative paths)."""
         s3 = self.client("s3")

@@ -64,6 +64,7 @@ class Fault:
 
     kind: str
     remaining: int
+    when: Callable[[Any], bool] | None = None  # only events this accepts (None: every event)
 
 
 @dataclass
@@ -178,20 +179,23 @@ class LambdaRuntime:
     def register(self, spec: FunctionSpec) -> None:
         self.specs[spec.name] = spec
 
-    def inject(self, function: str, kind: str, times: int = 1) -> None:
-        """Make the function's next `times` invocations fail: `raise` (an error) or `hang` (a timeout)."""
+    def inject(
+        self, function: str, kind: str, times: int = 1, when: Callable[[Any], bool] | None = None
+    ) -> None:
+        """Make the function's next `times` invocations fail: `raise` (an error) or `hang` (a timeout);
+        with `when`, only invocations whose event it accepts."""
         spec = self.spec_for(function)
         if spec is None:
             raise KeyError(f"function {function} is not part of the local cloud")
         if kind not in FAULTS:
             raise ValueError(f"fault {kind!r}: choose one of {', '.join(FAULTS)}")
         with self._lock:
-            self.faults[spec.name] = Fault(kind, times)
+            self.faults[spec.name] = Fault(kind, times, when)
 
-    def _take_fault(self, function: str) -> str | None:
+    def _take_fault(self, function: str, event: Any) -> str | None:
         with self._lock:
             fault = self.faults.get(function)
-            if fault is None:
+            if fault is None or (fault.when is not None and not fault.when(event)):
                 return None
             fault.remaining -= 1
             if fault.remaining <= 0:
@@ -237,7 +241,7 @@ class LambdaRuntime:
         started = time.time()
         environment, cold = self._acquire(spec)
         try:
-            fault = self._take_fault(spec.name)
+            fault = self._take_fault(spec.name, event)
             payload, error = environment.run(event, request_id, spec.timeout_seconds, fault)
         finally:
             self._release(spec, environment)

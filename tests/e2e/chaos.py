@@ -92,10 +92,9 @@ def account(cloud: LocalCloud, run_ids: Iterable[str], rows_in: int) -> Figures:
     deduplicated = 0
     stuck = 0
     sfn = cloud.client("stepfunctions")
-    machine = cloud.output("StateMachineArn").replace(":stateMachine:", ":execution:")
     dynamodb = cloud.client("dynamodb")
     for run in runs:
-        if sfn.describe_execution(executionArn=f"{machine}:{run}")["status"] == "RUNNING":
+        if sfn.describe_execution(executionArn=cloud.execution_arn(run))["status"] == "RUNNING":
             stuck += 1
         items = dynamodb.query(
             TableName=cloud.output("ControlTableName"),

@@ -6,7 +6,9 @@ template) must not share the process with a running one; module scope tears each
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import json
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -45,3 +47,23 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
         last = outcome.longreprtext.strip().splitlines()[-1][:160] if outcome and outcome.failed else "no row"
         rows = [Row(marker.args[0], 0, 0, 0, 0, 0, 0, "FAIL", last)]
     save(rows)
+
+
+@pytest.fixture(scope="module")
+def alarm_inbox(cloud: LocalCloud) -> Callable[[], list[dict[str, Any]]]:
+    """An SQS queue subscribed to the alarm topic, as an operator's e-mail would be. Returns a reader of
+    every notification so far: CloudWatch's message with SNS's Subject."""
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName="test-alarm-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.template.ref("AlarmTopic"), Protocol="sqs", Endpoint=arn)
+    seen: list[dict[str, Any]] = []
+
+    def read() -> list[dict[str, Any]]:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            envelope = json.loads(message["Body"])
+            seen.append({"Subject": envelope["Subject"], **json.loads(envelope["Message"])})
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return seen
+
+    return read

@@ -8,7 +8,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +27,6 @@ def alarm_state(cloud: LocalCloud, logical_id: str) -> str:
     name = cloud.template.physical_name(logical_id)
     [alarm] = cloud.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
     return str(alarm["StateValue"])
-
-
-@pytest.fixture(scope="module")
-def alarm_inbox(cloud: LocalCloud) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """An SQS queue subscribed to the alarm topic, as an operator's e-mail would be; returns a reader."""
-    sqs, sns = cloud.client("sqs"), cloud.client("sns")
-    url = sqs.create_queue(QueueName="test-alarm-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic = cloud.template.ref("AlarmTopic")
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"})
-    seen: list[dict[str, Any]] = []
-
-    def read() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        for message in messages:
-            envelope = json.loads(message["Body"])
-            seen.append({"Subject": envelope["Subject"], **json.loads(envelope["Message"])})
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return seen
-
-    yield read
 
 
 def start_one_run(cloud: LocalCloud, seed: int) -> str:

@@ -54,7 +54,7 @@ def test_landed_files_run_the_pipeline_to_success_with_data_and_catalog(cloud: L
 
 
 def _run_input(cloud: LocalCloud, report: RunReport) -> str:
-    arn = f"{cloud.output('StateMachineArn').replace(':stateMachine:', ':execution:')}:{report.run_id}"
+    arn = cloud.execution_arn(report.run_id)
     return str(cloud.client("stepfunctions").describe_execution(executionArn=arn)["input"])
 
 

@@ -149,6 +149,9 @@ def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None
 
 
 def _reconcile_crawler(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    # The crawler's state first, then its crawls: a crawl that ends between the two reads is then seen
+    # as finished below, not taken for a lost lease that needs another crawl.
+    idle = plane.glue.get_crawler(step.resource).state == "READY"
     # A finished crawl that started after the step opened (its data was written by then) serves it.
     for crawl in plane.glue.recent_crawls(step.resource):
         if crawl.state in {"RUNNING", "CANCELLING"} or crawl.started_on is None:
@@ -159,7 +162,7 @@ def _reconcile_crawler(step: Step, plane: ControlPlane, now: datetime) -> str | 
                 _release(step, plane, now)
                 return f"crawl {crawl.crawl_id} {crawl.state}, event lost"
             return None
-    return _restart_stale_lease(step, plane, now)
+    return _restart_stale_lease(step, plane, now) if idle else None
 
 
 def _release(step: Step, plane: ControlPlane, now: datetime) -> None:
@@ -181,11 +184,8 @@ def _release(step: Step, plane: ControlPlane, now: datetime) -> None:
 
 
 def _restart_stale_lease(step: Step, plane: ControlPlane, now: datetime) -> str | None:
-    """No crawl served the step yet. If the crawler is idle while the lease says otherwise, the event
-    that would have moved the lease on was lost: start the crawl the lease promises."""
-    status = plane.glue.get_crawler(step.resource)
-    if status.state != "READY":
-        return None
+    """No crawl served the step yet and the crawler is idle while the lease says otherwise: the event
+    that would have moved the lease on was lost. Start the crawl the lease promises."""
     lease = plane.leases.get_lease(step.resource)
     try:
         if lease.state == LeaseState.AWAITING_FOREIGN:
