@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -9,7 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,7 +25,25 @@ local_app = typer.Typer(
     help="The local cloud: template.yaml on emulated AWS, on this machine.", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
+runs_app = typer.Typer(
+    help="Operate a deployed pipeline's runs (on AWS with --stack, or a local cloud with --local).",
+    no_args_is_help=True,
+)
+app.add_typer(runs_app, name="runs")
 console = Console()
+err_console = Console(stderr=True)
+DEFAULT_STACK = "gluerelay-dev"  # samconfig.toml's default stack_name
+LOCAL_STACK = "gluerelay-local"  # the stack a local cloud registers
+
+StackOption = Annotated[
+    str | None,
+    typer.Option(help=f"The deployed stack (default {DEFAULT_STACK}; {LOCAL_STACK} with --local)"),
+]
+RegionOption = Annotated[str | None, typer.Option(help="AWS region (default: the profile's)")]
+ProfileOption = Annotated[str | None, typer.Option(help="AWS profile from ~/.aws/config")]
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Talk to `gluerelay local up` (its endpoint in AWS_ENDPOINT_URL)")
+]
 
 
 @app.command()
@@ -181,6 +200,57 @@ def local_up(
         if data_dir is not None:
             written = cloud.download_bucket(data_dir)
             console.print(f"wrote {written} objects of s3://{bucket} to {data_dir}")
+
+
+def _target(stack: str | None, region: str | None, profile: str | None, local: bool) -> Any:
+    from gluerelay.operate import OperatorError, Target
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if local and not endpoint:
+        raise OperatorError(
+            "--local needs the local cloud's endpoint: run `gluerelay local up` and export the "
+            "AWS_ENDPOINT_URL it prints"
+        )
+    if local or endpoint:
+        return Target(
+            stack or LOCAL_STACK,
+            region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            profile,
+            endpoint,
+        )
+    return Target(stack or DEFAULT_STACK, region, profile)
+
+
+def _operator_errors(action: Any) -> Any:
+    """Run an operator command; an OperatorError is printed with its fix and exits 1."""
+    from gluerelay.operate import OperatorError
+
+    try:
+        return action()
+    except OperatorError as e:
+        err_console.print(f"[bold red]error[/]: {e}")
+        raise typer.Exit(1) from e
+
+
+@runs_app.command("resume")
+def runs_resume(  # noqa: PLR0917 - Typer maps each parameter to an option
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id (its record's run_id)")],
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Resume a FAILED or TIMED_OUT run from its failed step; the steps that succeeded are not redone."""
+    from gluerelay.operate import resume
+
+    resumed = _operator_errors(lambda: resume(_target(stack, region, profile, local), run_id))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(resumed), indent=2))
+        return
+    console.print(f"run [bold]{resumed.run_id}[/] resumed from step [bold]{resumed.resume_from}[/]")
+    typer.echo(f"  execution {resumed.execution_arn}")
+    typer.echo(f"  previous  {resumed.previous_execution_arn}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -45,6 +45,7 @@ class FakeStore:
         self.steps: dict[StepRef, Step] = {}
         self.leases: dict[str, Lease] = {}
         self.claims: dict[LandedObject, tuple[str, datetime]] = {}
+        self.runs: dict[str, str] = {}  # run id -> the run record's status
 
     def open_step(self, request: StepRequest, now: datetime) -> Step:
         ref = StepRef(run_id=request.run_id, step=request.step)
@@ -99,6 +100,9 @@ class FakeStore:
         ]
         return sorted(active, key=lambda s: s.opened_at)
 
+    def run_status(self, run_id: str) -> str | None:
+        return self.runs.get(run_id)
+
     def get_lease(self, crawler: str) -> Lease:
         return self.leases.get(crawler, Lease(crawler=crawler)).model_copy(deep=True)
 
@@ -125,6 +129,7 @@ class FakeGlue:
         self.crawler_state: dict[str, str] = {}
         self.crawls_started: list[str] = []
         self.refuse_job_runs = False
+        self.stopped: list[str] = []
         self._ids = itertools.count(1)
 
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
@@ -143,6 +148,12 @@ class FakeGlue:
         if run_id not in self.job_runs:
             raise NotFoundError(run_id)
         return self.job_runs[run_id]
+
+    def stop_job_run(self, job_name: str, run_id: str) -> None:
+        run = self.job_runs[run_id]
+        if not run.terminal:
+            run.state = "STOPPED"
+        self.stopped.append(run_id)
 
     def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
         for run in reversed(list(self.job_runs.values())):

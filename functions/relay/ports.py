@@ -43,6 +43,9 @@ class StepStore(Protocol):
     def active_steps(self, opened_before: datetime) -> list[Step]:
         """OPEN and COMPLETING steps opened before the given time, oldest first."""
 
+    def run_status(self, run_id: str) -> str | None:
+        """The run record's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT), None without a record."""
+
 
 class LeaseStore(Protocol):
     def get_lease(self, crawler: str) -> Lease: ...
@@ -63,6 +66,9 @@ class Glue(Protocol):
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str: ...
 
     def get_job_run(self, job_name: str, run_id: str) -> JobRun: ...
+
+    def stop_job_run(self, job_name: str, run_id: str) -> None:
+        """Ask Glue to stop a job run (it ends STOPPED); a run that already ended is left as it is."""
 
     def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
         """The most recent run of ``job_name`` started with all of ``arguments``, if any."""

@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Literal
 
 from gluerelay.glue.runner import RESULT_ENV
 
-JobRunState = Literal["SUCCEEDED", "FAILED", "TIMEOUT"]
+JobRunState = Literal["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED"]
+STOP_POLL_SECONDS = 0.2  # how soon a stop request reaches the job's process
 GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue" / "jobs"
 
 
@@ -44,6 +46,23 @@ def script_path(job_name: str) -> Path:
     return GLUE_JOBS_DIR / f"{job_name}.py"
 
 
+def _wait(
+    process: subprocess.Popen[bytes], deadline: float | None, stop: threading.Event | None
+) -> Literal["exited", "TIMEOUT", "STOPPED"]:
+    while True:
+        remaining = None if deadline is None else deadline - time.time()
+        if remaining is not None and remaining <= 0:
+            return "TIMEOUT"
+        if stop is not None and stop.is_set():
+            return "STOPPED"
+        wait = STOP_POLL_SECONDS if stop is not None else remaining
+        try:
+            process.wait(timeout=wait if remaining is None or wait is None else min(wait, remaining))
+        except subprocess.TimeoutExpired:
+            continue
+        return "exited"
+
+
 def run_job(
     script: Path,
     arguments: Mapping[str, str],
@@ -53,11 +72,12 @@ def run_job(
     timeout_seconds: float | None = None,
     log_dir: Path | None = None,
     job_run_id: str | None = None,
+    stop: threading.Event | None = None,
 ) -> JobRunResult:
     """Run ``script`` with Glue job ``arguments`` (keys ``--name``) and wait for the outcome.
 
     The child inherits this process's environment plus ``env``; a run past ``timeout_seconds`` is
-    killed and reported as TIMEOUT, as Glue does.
+    killed and reported as TIMEOUT, as Glue does; setting ``stop`` kills it and reports STOPPED.
     """
     name = job_name or script.stem
     run_id = job_run_id or new_job_run_id()
@@ -83,21 +103,13 @@ def run_job(
     started = time.time()
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env)
-        try:
-            process.wait(timeout=timeout_seconds)
-        except subprocess.TimeoutExpired:
+        ended = _wait(process, started + timeout_seconds if timeout_seconds else None, stop)
+        if ended != "exited":
             process.kill()
             process.wait()
             minutes = (timeout_seconds or 0) / 60
-            return JobRunResult(
-                name,
-                run_id,
-                "TIMEOUT",
-                f"Job run timed out after {minutes:g} minutes",
-                started,
-                time.time(),
-                log_path,
-            )
+            message = f"Job run timed out after {minutes:g} minutes" if ended == "TIMEOUT" else None
+            return JobRunResult(name, run_id, ended, message, started, time.time(), log_path)
     completed = time.time()
     if result_path.is_file():
         outcome = json.loads(result_path.read_text())

@@ -9,6 +9,9 @@ Every adaptation of the local engine lives here, each with a test in tests/unit/
   ``partitionBy`` exists and works (DuckDB ``PARTITION_BY``); Spark's CSV writer options are translated;
 - ``cache()`` / ``persist()`` materialise the frame (sqlframe ignores them, re-running the whole plan
   at every action);
+- ``union`` / ``unionAll`` / ``unionByName`` return a frame over a view of the result: sqlframe copies the
+  whole expression tree of both sides at every set operation, so a chain of N unions (one frame per landed
+  file, folded together) cost O(N²) — 40 files took 53 s in expression copying alone;
 - ``spark.conf.set`` accepts the Spark-only settings Glue scripts set for Spark's sake.
 """
 
@@ -256,15 +259,31 @@ def _partition_by(self: DuckDBDataFrameWriter, *cols: str | list[str]) -> DuckDB
     return self
 
 
-def _cache(self: DuckDBDataFrame, storageLevel: Any = None) -> DuckDBDataFrame:
-    session = self.session
-    *setup, query = self._get_expressions()
+def _as_relation(df: DuckDBDataFrame, kind: str, prefix: str) -> DuckDBDataFrame:
+    """``df`` as a new frame reading a TABLE (materialised) or VIEW (lazy) made of its query."""
+    session = df.session
+    *setup, query = df._get_expressions()
     for expression in setup:
         session._execute(session._to_sql(expression))
-    table = f"_gluerelay_cache_{uuid.uuid4().hex}"
-    # A plain table of the in-memory database: sqlframe resolves columns of main tables only.
-    session._execute(f'CREATE TABLE "{table}" AS {session._to_sql(query)}')
-    return session.table(table)  # type: ignore[no-any-return]
+    name = f"{prefix}{uuid.uuid4().hex}"
+    # In the main schema of the in-memory database: sqlframe resolves columns of main relations only.
+    session._execute(f'CREATE {kind} "{name}" AS {session._to_sql(query)}')
+    return session.table(name)  # type: ignore[no-any-return]
+
+
+def _cache(self: DuckDBDataFrame, storageLevel: Any = None) -> DuckDBDataFrame:
+    return _as_relation(self, "TABLE", "_gluerelay_cache_")
+
+
+def _flat_set_operation(original: Callable[..., DuckDBDataFrame]) -> Callable[..., DuckDBDataFrame]:
+    """Wrap a sqlframe set operation so its result is a small frame over a view (same semantics)."""
+
+    def flat(self: DuckDBDataFrame, other: DuckDBDataFrame, *args: Any, **kwargs: Any) -> DuckDBDataFrame:
+        return _as_relation(original(self, other, *args, **kwargs), "VIEW", "_gluerelay_union_")
+
+    flat.__name__ = original.__name__
+    flat.__doc__ = original.__doc__
+    return flat
 
 
 class _RuntimeConfig(duckdb_session._DuckDBRuntimeConfig):
@@ -306,5 +325,7 @@ def install() -> None:
     setattr(DuckDBDataFrameWriter, "partitionBy", _partition_by)  # noqa: B010
     setattr(DuckDBDataFrame, "cache", _cache)  # noqa: B010
     setattr(DuckDBDataFrame, "persist", _cache)  # noqa: B010
+    for name in ("union", "unionAll", "unionByName"):
+        setattr(DuckDBDataFrame, name, _flat_set_operation(getattr(DuckDBDataFrame, name)))
     setattr(duckdb_session.DuckDBSession, "conf", property(_conf))  # noqa: B010
     _installed = True

@@ -16,6 +16,7 @@ import socket
 import tempfile
 import threading
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ class LocalCloud:
         mock.start()
         self._undo.append(mock.stop)
         self._undo.append(patches.install())
+        self._undo.append(patches.use_clock(self.clock.now))
         port = _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
@@ -254,6 +256,22 @@ class LocalCloud:
             if "Condition" in output and not t.conditions[output["Condition"]]:
                 continue
             self.outputs[key] = str(t.resolve(output["Value"]))
+        self._register_stack()
+
+    def _register_stack(self) -> None:
+        """A CloudFormation stack named like the deployed one, holding the template's outputs: operator
+        commands (`gluerelay runs … --stack NAME`) read a local cloud's resources exactly as a real
+        stack's, with DescribeStacks."""
+        body = {
+            "Description": "gluerelay local cloud: the outputs of template.yaml as deployed locally",
+            "Resources": {"LocalCloud": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {key: {"Value": value} for key, value in self.outputs.items()},
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # moto: WaitConditionHandle is not modelled (it needs nothing)
+            self.client("cloudformation").create_stack(
+                StackName=self.env.stack, TemplateBody=json.dumps(body)
+            )
 
     def _create_iam_role(self, name: str, p: dict[str, Any]) -> None:
         role = self.template.physical_name(name)

@@ -162,7 +162,11 @@ class EventBus:
 
 @dataclass
 class QueueMapping:
-    """An SQS event source mapping: batches of up to BatchSize, gathered for up to the batching window."""
+    """An SQS event source mapping: batches of up to BatchSize, gathered for up to the batching window.
+
+    The poller reads `batch_size` and `window_seconds` at every batch, so changing them takes effect from the
+    next batch, as UpdateEventSourceMapping does on AWS.
+    """
 
     function: str
     queue_url: str
@@ -178,10 +182,12 @@ class Pollers:
 
     lambdas: LambdaRuntime
     clients: Callable[[str], Any]
+    mappings: dict[str, QueueMapping] = field(default_factory=dict)  # by function name
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start_mapping(self, mapping: QueueMapping) -> None:
+        self.mappings[mapping.function] = mapping
         thread = threading.Thread(
             target=self._poll, args=(mapping,), daemon=True, name=f"esm-{mapping.function}"
         )

@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from moto.glue import models as glue_models
+from moto.glue import responses as glue_responses
 
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import run_job
@@ -80,10 +81,14 @@ class LocalGlue:
     # (the run ends FAILED) or (state, message) for another end: TIMEOUT, STOPPED or ERROR.
     fail_jobs: dict[str, str | tuple[str, str]] = field(default_factory=dict)
     fail_crawlers: dict[str, str] = field(default_factory=dict)
+    # Jobs whose runs never finish (a hung driver): RUNNING until BatchStopJobRun or the job's Timeout.
+    hang_jobs: set[str] = field(default_factory=set)
     # Connections that exist only locally (the SQLite stand-in for the RDS source): name -> JDBC URL.
     extra_connections: dict[str, str] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
     _undo: list[Callable[[], None]] = field(default_factory=list)
+    _stops: dict[str, threading.Event] = field(default_factory=dict)  # job run id -> stop requested
+    _crawler_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ hooks
 
@@ -102,9 +107,12 @@ class LocalGlue:
             return str(run_id)
 
         def start_crawler(backend: Any, name: str) -> None:
-            original_start_crawler(backend, name)  # raises CrawlerRunningException as Glue does
-            crawler = backend.get_crawler(name)
-            glue._start_crawl(crawler, crawler.crawls[-1], backend)
+            # moto checks "not running" and appends the crawl without a lock; two StartCrawler calls from
+            # concurrent requests must not both pass the check, as they cannot on Glue.
+            with glue._crawler_lock:
+                original_start_crawler(backend, name)  # raises CrawlerRunningException as Glue does
+                crawler = backend.get_crawler(name)
+                glue._start_crawl(crawler, crawler.crawls[-1], backend)
 
         def job_run_as_dict(run: Any) -> dict[str, Any]:
             data: dict[str, Any] = original_job_run_dict(run)
@@ -128,14 +136,28 @@ class LocalGlue:
                     last["ErrorMessage"] = crawl.error_message
             return data
 
+        def batch_stop_job_run(response: Any) -> str:
+            # moto has no BatchStopJobRun: stopping a run means stopping the local runtime's process.
+            name = response._get_param("JobName")
+            submitted, errors = [], []
+            for run_id in response._get_param("JobRunIds") or []:
+                if glue.stop_job_run(response.glue_backend, name, run_id):
+                    submitted.append({"JobName": name, "JobRunId": run_id})
+                else:
+                    detail = {"ErrorCode": "InvalidInputException", "ErrorMessage": "Job run is not running"}
+                    errors.append({"JobName": name, "JobRunId": run_id, "ErrorDetail": detail})
+            return json.dumps({"SuccessfulSubmissions": submitted, "Errors": errors})
+
         backend_cls.start_job_run = start_job_run  # type: ignore[method-assign,assignment]
         backend_cls.start_crawler = start_crawler  # type: ignore[method-assign,assignment]
+        glue_responses.GlueResponse.batch_stop_job_run = batch_stop_job_run  # type: ignore[attr-defined]
         glue_models.FakeJobRun.as_dict = job_run_as_dict  # type: ignore[method-assign,assignment]
         glue_models.FakeCrawler.as_dict = crawler_as_dict  # type: ignore[method-assign,assignment]
 
         def undo() -> None:
             backend_cls.start_job_run = original_start_job_run  # type: ignore[method-assign]
             backend_cls.start_crawler = original_start_crawler  # type: ignore[method-assign]
+            del glue_responses.GlueResponse.batch_stop_job_run  # type: ignore[attr-defined]
             glue_models.FakeJobRun.as_dict = original_job_run_dict  # type: ignore[method-assign]
             glue_models.FakeCrawler.as_dict = original_crawler_dict  # type: ignore[method-assign]
 
@@ -159,6 +181,15 @@ class LocalGlue:
 
     # ------------------------------------------------------------------ jobs
 
+    def stop_job_run(self, backend: Any, job_name: str, run_id: str) -> bool:
+        """Stop a STARTING or RUNNING run (it ends STOPPED, with its event); False if it is not running."""
+        run = backend.get_job_run(job_name, run_id)
+        if run.status not in ("STARTING", "RUNNING"):
+            return False
+        run.status = "STOPPING"
+        self._stops.setdefault(run_id, threading.Event()).set()
+        return True
+
     def _start_job(self, job: Any, run: Any, backend: Any) -> None:
         run.status = "STARTING"
         run.gluerelay = {"ExecutionTime": 0, "GlueVersion": job.glue_version}
@@ -167,7 +198,11 @@ class LocalGlue:
         self._spawn(self._run_job, job, run, record, backend)
 
     def _run_job(self, job: Any, run: Any, record: JobRunRecord, backend: Any) -> None:
-        time.sleep(self.timing.job_start_delay_seconds)
+        stop = self._stops.setdefault(run.job_run_id, threading.Event())
+        if stop.wait(self.timing.job_start_delay_seconds):
+            run.started_on = datetime.now(UTC)
+            self._finish_job(job, run, record, "STOPPED", None)
+            return
         run.status = record.state = "RUNNING"
         run.started_on = datetime.now(UTC)
         arguments = {**(job.default_arguments or {}), **(run.arguments or {})}
@@ -179,6 +214,10 @@ class LocalGlue:
         log_path: Path | None = None
         if fault is not None:
             state, error = fault if isinstance(fault, tuple) else ("FAILED", fault)
+        elif job.name in self.hang_jobs:
+            stopped = stop.wait(float(timeout_minutes) * 60)
+            state = "STOPPED" if stopped else "TIMEOUT"
+            error = None if stopped else f"Job run timed out after {timeout_minutes:g} minutes"
         else:
             env = {**self.job_env(), **self._connections(job, backend)}
             result = run_job(
@@ -189,8 +228,21 @@ class LocalGlue:
                 timeout_seconds=float(timeout_minutes) * 60,
                 log_dir=self.log_dir,
                 job_run_id=run.job_run_id,
+                stop=stop,
             )
             state, error, log_path = result.state, result.error_message, result.log_path
+        self._finish_job(job, run, record, state, error, log_path=log_path)
+
+    def _finish_job(
+        self,
+        job: Any,
+        run: Any,
+        record: JobRunRecord,
+        state: str,
+        error: str | None,
+        *,
+        log_path: Path | None = None,
+    ) -> None:
         finished = datetime.now(UTC)
         seconds = round((finished - run.started_on).total_seconds())
         workers = run.number_of_workers or 2
@@ -203,12 +255,14 @@ class LocalGlue:
         }
         run.status = record.state = state
         record.completed, record.error, record.log_path = time.time(), error, log_path
+        self._stops.pop(run.job_run_id, None)
         detail: dict[str, Any] = {
             "jobName": job.name,
             "severity": "INFO" if state == "SUCCEEDED" else "ERROR",
             "state": state,
             "jobRunId": run.job_run_id,
-            "message": error or "Job run succeeded",
+            "message": error
+            or {"SUCCEEDED": "Job run succeeded", "STOPPED": "Job run stopped"}.get(state, state),
         }
         self.publish("aws.glue", "Glue Job State Change", detail)
 

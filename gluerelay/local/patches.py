@@ -10,29 +10,38 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
+import types
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.responses import EmptyResult
+from moto.dynamodb import models as dynamodb_models
 from moto.moto_api import state_manager
 from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.api import (
+    ExecutionStatus,
     InvalidToken,
     SendTaskFailureOutput,
     SendTaskSuccessOutput,
     TaskTimedOut,
 )
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
 )
+from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
 _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
+# The time a state's TimeoutSeconds counts in: the running local cloud's clock (see `use_clock`).
+_now: Callable[[], float] = time.time
+CLOCK_POLL_SECONDS = 0.25  # how soon a timed-out task notices that the clock was moved past its deadline
 
 
 def _replace(owner: Any, name: str, new: Any) -> None:
@@ -124,6 +133,74 @@ def execution_start_time_is_a_string() -> None:
     _replace(execution_worker.ExecutionWorker, "_get_evaluation_environment", get_evaluation_environment)
 
 
+class _ClockEvent(threading.Event):
+    """An Event whose timed wait counts on the local cloud's clock, so `clock.advance` can expire it."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            return super().wait()
+        deadline = _now() + timeout
+        while not super().wait(min(CLOCK_POLL_SECONDS, max(0.0, deadline - _now()))):
+            if _now() >= deadline:
+                return False
+        return True
+
+
+def task_timeouts_follow_the_clock() -> None:
+    """A state's TimeoutSeconds counts on the local cloud's clock (`use_clock`), as schedules and alarms
+    do, so a test can move time past a step's two-hour timeout instead of waiting for it.
+
+    moto waits for a state's end on a threading.Event in real time (ExecuteState._evaluate_with_timeout,
+    the module's only use of `threading`): that module sees an Event whose timed wait reads the clock.
+    """
+    clocked = types.SimpleNamespace(Event=_ClockEvent)
+    _replace(execute_state, "threading", clocked)
+
+
+def use_clock(now: Callable[[], float]) -> Callable[[], None]:
+    """Count TimeoutSeconds on `now` (a local cloud's Clock.now) until the returned function is called."""
+    global _now  # noqa: PLW0603 - the process has one running local cloud
+    _now = now
+
+    def restore() -> None:
+        global _now  # noqa: PLW0603
+        _now = time.time
+
+    return restore
+
+
+def an_execution_being_started_is_running() -> None:
+    """An execution listed or described while StartExecution is still setting it up reads RUNNING, as on AWS.
+
+    moto registers the execution before it sets its status, so a ListExecutions racing a StartExecution
+    (20 runs starting at once) fails with AttributeError: 'NoneType' object has no attribute 'value'.
+    """
+
+    def status(self: Any) -> str:
+        return str((self.exec_status or ExecutionStatus.RUNNING).value)
+
+    _replace(sfn_execution.Execution, "status", property(status))
+
+
+def dynamodb_conditional_writes_are_atomic() -> None:
+    """A conditional write checks its condition and writes as one step, as DynamoDB does.
+
+    moto reads the current item, evaluates the ConditionExpression, then writes, with no lock: two requests
+    served by different threads (the local cloud's Lambdas, Step Functions' DynamoDB tasks) can both pass
+    the same `version = :v` condition, and the later write silently replaces the earlier. Twenty runs
+    joining one crawler's lease lost a waiter that way: its step waited for a crawl nobody would start.
+    """
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = dynamodb_models.DynamoDBBackend.__dict__[name]
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        _replace(dynamodb_models.DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
 def glue_runs_wait_for_the_local_runtime() -> None:
     """Glue job runs and crawls stay where the local Glue runtime puts them.
 
@@ -151,7 +228,10 @@ PATCHES: tuple[Callable[[], None], ...] = (
     closed_tokens_time_out,
     unnamed_executions_get_a_name,
     execution_start_time_is_a_string,
+    an_execution_being_started_is_running,
+    dynamodb_conditional_writes_are_atomic,
     glue_runs_wait_for_the_local_runtime,
+    task_timeouts_follow_the_clock,
     quiet_the_interpreter,
 )
 

@@ -29,6 +29,7 @@ class StepReport:
     error: str | None = None
     cause: str | None = None
     repaired_by: str | None = None
+    attempt: int = 1  # a resumed or retried step's later attempt
 
 
 @dataclass
@@ -135,7 +136,8 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
     cloud.cloudwatch.evaluate()
     sfn = cloud.client("stepfunctions")
     execution = sfn.describe_execution(executionArn=execution_arn)
-    run_id = execution["name"]
+    # An execution's run: a resumed run's execution is named <run>-resume-<n>, its input names the run.
+    run_id = str(json.loads(execution.get("input") or "{}").get("run_id") or execution["name"])
     history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     plain = _run_items(cloud, run_id, settled=execution["status"] != "RUNNING")
     run = next((i for i in plain if i["sk"] == "RUN"), {})
@@ -227,6 +229,7 @@ def _step(item: dict[str, Any]) -> StepReport:
         error=outcome.get("error"),
         cause=outcome.get("cause"),
         repaired_by=item.get("repaired_by"),
+        attempt=int(item.get("attempt", 1)),
     )
 
 

@@ -16,19 +16,22 @@ from gluerelay.local.report import RunReport, build
 def land(
     cloud: LocalCloud, *, rows: int, files: int, seed: int, fmt: datagen.OutputFormat = "csv"
 ) -> list[str]:
-    """Generate `rows` customer rows, split over `files` export files, and put them under landing/."""
+    """Generate `rows` customer rows, split over `files` export files, and put them under landing/.
+
+    Every file is written before the first put, so the puts arrive together, as an export job's do.
+    """
     bucket = cloud.output("DataBucketName")
     data = list(datagen.generate_rows(rows, seed))
-    keys = []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    paths = []
     for index in range(files):
-        chunk = data[index::files]
         path = cloud.work_dir / f"customers-{stamp}-{index + 1:03d}.{fmt}"
-        datagen.write(path, iter(chunk), fmt)
-        key = f"landing/{path.name}"
-        cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-        keys.append(key)
-    return keys
+        datagen.write(path, iter(data[index::files]), fmt)
+        paths.append(path)
+    s3 = cloud.client("s3")
+    for path in paths:
+        s3.put_object(Bucket=bucket, Key=f"landing/{path.name}", Body=path.read_bytes())
+    return [f"landing/{path.name}" for path in paths]
 
 
 def run_from_landing(

@@ -50,7 +50,8 @@ def test_landed_files_run_the_pipeline_to_success_with_data_and_catalog(cloud: L
     # Four callback steps: start_step four times, on_glue_event once per Glue completion, no polling.
     assert report.lambda_invocations["StartStepFunction"] == 4
     assert report.lambda_invocations["OnGlueEventFunction"] == 4
-    assert report.state_transitions == 7
+    # Start or resume?, Record the run as started, the four steps, Record the run as succeeded, Run succeeded
+    assert report.state_transitions == 8
 
 
 def _run_input(cloud: LocalCloud, report: RunReport) -> str:

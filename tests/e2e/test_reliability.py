@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +24,7 @@ import pytest
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.report import RunReport, build
 from gluerelay.local.runs import land
-from tests.e2e.chaos import Row, account, row
+from tests.e2e.chaos import Figures, Row, account, row
 from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,6 +47,7 @@ def no_faults(cloud: LocalCloud) -> Iterator[None]:
     cloud.bus.drop = cloud.bus.copies = cloud.bus.delay = None
     cloud.glue.fail_jobs.clear()
     cloud.glue.fail_crawlers.clear()
+    cloud.glue.hang_jobs.clear()
     cloud.lambdas.faults.clear()
 
 
@@ -63,6 +71,31 @@ def glue_name(cloud: LocalCloud, logical_id: str) -> str:
     return cloud.template.physical_name(logical_id)
 
 
+@contextmanager
+def arrival_batching(cloud: LocalCloud, *, size: int, window: float) -> Iterator[None]:
+    """Change on_arrival's SQS batching for a while, as UpdateEventSourceMapping would."""
+    mapping = cloud.pollers.mappings[glue_name(cloud, "OnArrivalFunction")]
+    saved = mapping.batch_size, mapping.window_seconds
+    mapping.batch_size, mapping.window_seconds = size, window
+    try:
+        yield
+    finally:
+        mapping.batch_size, mapping.window_seconds = saved
+
+
+def every_row_once(cloud: LocalCloud, reports: list[RunReport], rows_in: int) -> Figures:
+    """The runs' figures, after checking that no row was lost or written twice and no object ran twice."""
+    figures = account(cloud, [r.run_id for r in reports], rows_in=rows_in)
+    assert (figures.lost, figures.duplicates, figures.objects_in_two_runs) == (0, 0, 0), figures
+    return figures
+
+
+def objects_of(cloud: LocalCloud, run_id: str) -> list[str]:
+    """The landed keys a run was started for (its execution input)."""
+    described = cloud.client("stepfunctions").describe_execution(executionArn=cloud.execution_arn(run_id))
+    return [uri.split("/", 3)[3] for uri in json.loads(described["input"])["objects"]]  # s3://bucket/key
+
+
 # ------------------------------------------------------------------------------------------ 1. duplicates
 
 
@@ -74,9 +107,95 @@ def test_the_same_object_created_three_times_is_processed_once(cloud: LocalCloud
 
     assert [r.status for r in reports] == ["SUCCEEDED"]
     assert len([d for d in cloud.bus.deliveries[delivered:] if d.source == "aws.s3"]) == 3
-    figures = account(cloud, [r.run_id for r in reports], rows_in=600)
-    assert (figures.lost, figures.duplicates, figures.objects_in_two_runs) == (0, 0, 0)
+    figures = every_row_once(cloud, reports, rows_in=600)
     chaos.append(row("01 duplicate S3 events", figures, "3 deliveries of one Object Created, one run"))
+
+
+# ------------------------------------------------------------------------------------------ 2. burst
+
+
+@pytest.mark.chaos("02 burst of 200 objects")
+def test_a_burst_of_200_objects_is_batched_into_full_runs_and_every_row_lands_once(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    size = int(cloud.template.parameters["ArrivalBatchSize"])
+    most = math.ceil(200 / size)
+    # The template's window (60 s) outlasts the burst; this module's 2 s window would not on a busy machine.
+    with arrival_batching(cloud, size=size, window=60):
+        known = {e["executionArn"] for e in cloud.executions()}
+        began = time.monotonic()
+        keys = land(cloud, rows=2000, files=200, seed=52)
+        landed_in = time.monotonic() - began
+        reports = follow(cloud, known, at_least=most, timeout=600)
+
+    assert len(reports) <= most, [len(objects_of(cloud, r.run_id)) for r in reports]
+    assert [r.status for r in reports] == ["SUCCEEDED"] * len(reports), [r.cause for r in reports]
+    batches = [objects_of(cloud, r.run_id) for r in reports]
+    assert sorted(k for batch in batches for k in batch) == sorted(keys), "every object in exactly one run"
+    figures = every_row_once(cloud, reports, rows_in=2000)
+    chaos.append(
+        row(
+            "02 burst of 200 objects",
+            figures,
+            f"200 objects put in {landed_in:.1f} s; batch size {size} -> runs of "
+            + ", ".join(str(len(b)) for b in batches),
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ 3. concurrency
+
+
+def _second(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.chaos("03 20 concurrent runs sharing crawlers")
+def test_twenty_concurrent_runs_share_crawls_and_each_waits_for_a_crawl_of_its_own_data(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    crawlers = {
+        "02-crawl-raw": (glue_name(cloud, "RawCustomersCrawler"), "01-extract"),
+        "04-crawl-cleansed": (glue_name(cloud, "CleansedCustomersCrawler"), "03-cleanse"),
+    }
+    first_crawl = len(cloud.glue.crawls)
+    cloud.glue.timing.min_crawl_seconds = 3.0  # AWS crawls take a minute or more: crawls overlap runs
+    try:
+        with arrival_batching(cloud, size=1, window=0):  # one object, one run: 20 runs at once
+            known = {e["executionArn"] for e in cloud.executions()}
+            land(cloud, rows=1000, files=20, seed=53)
+            reports = follow(cloud, known, at_least=20, timeout=600)
+    finally:
+        cloud.glue.timing.min_crawl_seconds = 0.0
+
+    assert len(reports) == 20
+    assert [r.status for r in reports] == ["SUCCEEDED"] * 20, [r.cause for r in reports if r.cause]
+    crawls = cloud.glue.crawls[first_crawl:]
+    counts = {}
+    for step, (crawler, data_step) in crawlers.items():
+        mine = [c for c in crawls if c.crawler == crawler]
+        counts[step] = len(mine)
+        assert len(mine) < 20, f"{crawler}: {len(mine)} crawls for 20 runs, nothing coalesced"
+        for report in reports:
+            steps = {s.step: s for s in report.steps}
+            wrote = next(r for r in cloud.glue.job_runs if r.run_id == steps[data_step].glue_id)
+            # The crawl whose end the step's facts report (events carry the end to the second).
+            served = [
+                c for c in mine if c.completed and _second(c.completed) == steps[step].facts["completed_on"]
+            ]
+            assert served, (report.run_id, step, steps[step].facts)
+            assert all(
+                c.state == "COMPLETED" and wrote.completed and c.started >= wrote.completed for c in served
+            ), f"{report.run_id} {step}: completed by a crawl that started before its data was written"
+    figures = every_row_once(cloud, reports, rows_in=1000)
+    chaos.append(
+        row(
+            "03 20 concurrent runs sharing crawlers",
+            figures,
+            f"crawls for 20 runs: raw {counts['02-crawl-raw']}, cleansed {counts['04-crawl-cleansed']}; "
+            "each after its run's data",
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------ 4. lost events
@@ -102,9 +221,12 @@ def test_lost_job_and_crawler_events_are_repaired_by_the_sweeper(cloud: LocalClo
     [execution] = cloud.wait_for_new_executions(1, known)
     arn = execution["executionArn"]
     sfn = cloud.client("stepfunctions")
+    repairs = 0
     while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        time.sleep(1)
-        cloud.clock.advance(repair_after + 60)  # a sweep sees every open step as overdue
+        time.sleep(0.5)
+        if len(dropped) > repairs:  # an event was lost: the next sweep finds its step overdue
+            repairs += 1
+            cloud.clock.advance(repair_after + 60)
     report = build(cloud, arn)
 
     assert sorted(dropped) == sorted(lost)
@@ -142,7 +264,7 @@ def test_duplicate_and_reordered_glue_events_complete_each_step_once_and_late_on
     eventually(lambda: len(calls()) >= 4 * 3, what="every copy of the 4 Glue events handled")
     time.sleep(1)
     assert report.status == "SUCCEEDED", report.cause
-    assert report.state_transitions == 7  # the same as a run without duplicates: nothing ran twice
+    assert report.state_transitions == 8  # the same as a run without duplicates: nothing ran twice
     # Each step decided once: a second decision would find its task closed and leave the step CLOSED.
     assert [s.status for s in report.steps] == ["SUCCEEDED"] * 4
     assert len(calls()) == 4 * 3, [(i.attempt, i.error_type) for i in calls()]
@@ -178,7 +300,7 @@ def test_duplicate_and_reordered_glue_events_complete_each_step_once_and_late_on
         row(
             "05 duplicate, late, reordered Glue events",
             figures,
-            "12 deliveries for 4 steps + 1 late; 7 transitions",
+            f"12 deliveries for 4 steps + 1 late; {report.state_transitions} transitions",
         )
     )
 
@@ -236,6 +358,70 @@ def test_a_failed_crawl_fails_the_run_never_succeeds(cloud: LocalCloud, chaos: l
     figures = account(cloud, [report.run_id], rows_in=300)
     assert figures.lost == 0  # the data was written before the crawl; only the catalog update failed
     chaos.append(row("07 crawl failed", figures, "run FAILED (GlueCrawlFailed), data kept"))
+
+
+# ------------------------------------------------------------------------------------------ 8. never finishes
+
+
+@pytest.mark.chaos("08 a step that never finishes")
+def test_a_step_that_never_finishes_alarms_then_times_out_the_run_and_its_job_is_stopped(
+    cloud: LocalCloud, chaos: list[Row], alarm_inbox: Callable[[], list[dict[str, Any]]]
+) -> None:
+    job = glue_name(cloud, "ExtractCustomersJob")
+    alarm = glue_name(cloud, "StuckStepsAlarm")
+    stuck_after = int(cloud.template.parameters["StuckAfterSeconds"])
+    timeout = int(cloud.template.parameters["StepTimeoutSeconds"])
+    cloud.glue.hang_jobs.add(job)
+    known = {e["executionArn"] for e in cloud.executions()}
+    [key] = land(cloud, rows=300, files=1, seed=80)
+    [execution] = cloud.wait_for_new_executions(1, known)
+    arn = execution["executionArn"]
+    hung = eventually(
+        lambda: next(
+            (r for r in cloud.glue.job_runs[::-1] if r.job_name == job and r.state == "RUNNING"), None
+        ),
+        what="the extract job run hanging",
+    )
+
+    # Past StuckAfterSeconds: the sweeper counts the step as stuck and the alarm tells the operator.
+    cloud.clock.advance(stuck_after + 60)
+    notice = eventually(
+        lambda: [m for m in alarm_inbox() if m["AlarmName"] == alarm and m["NewStateValue"] == "ALARM"],
+        what="the stuck-steps ALARM notification",
+    )
+    assert notice[0]["Trigger"]["MetricName"] == "StuckSteps"
+    assert cloud.client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+
+    # Past the step's TimeoutSeconds: Step Functions stops waiting and the run ends TIMED_OUT.
+    cloud.clock.advance(timeout - stuck_after)
+    cloud.wait_for_execution(arn, timeout=60)
+    # The next sweep closes the abandoned step and stops its job run; the alarm returns to OK.
+    cloud.clock.advance(int(cloud.template.parameters["SweepIntervalMinutes"]) * 60)
+    eventually(lambda: hung.state == "STOPPED", what="the hung job run STOPPED")
+    report = build(cloud, arn)
+    assert report.status == "TIMED_OUT"
+    assert report.failed_step is not None and report.failed_step["step"] == "01-extract"
+    assert report.error == "StepTimedOut", (report.error, report.cause)
+    assert f"after {timeout} s" in str(report.cause)
+    step = report.steps[0]
+    assert (step.status, step.repaired_by) == ("CLOSED", "sweeper")
+    assert f"job run {hung.run_id} stopped" in str(step.cause)
+    eventually(
+        lambda: [m for m in alarm_inbox() if m["AlarmName"] == alarm and m["NewStateValue"] == "OK"],
+        what="the stuck-steps OK notification",
+    )
+    # Nothing lost: the input is where it landed, to run again.
+    s3 = cloud.client("s3")
+    assert s3.head_object(Bucket=cloud.output("DataBucketName"), Key=key)["ContentLength"] > 0
+    figures = dataclasses.replace(account(cloud, [report.run_id], rows_in=300), retained=300)
+    assert (figures.lost, figures.stuck) == (0, 0)
+    chaos.append(
+        row(
+            "08 a step that never finishes",
+            figures,
+            f"stuck alarm after {stuck_after} s, run TIMED_OUT after {timeout} s, job run stopped",
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------ 9. handler errors
@@ -354,6 +540,74 @@ def test_malformed_and_unknown_events_are_logged_and_skipped_without_retries(
     assert cloud.client("sqs").receive_message(QueueUrl=dlq).get("Messages") is None
     chaos.append(
         Row("11 bad events", 0, 0, 0, 0, 0, 0, "pass", f"{len(bad)} malformed or unknown: answered once each")
+    )
+
+
+# ------------------------------------------------------------------------------------------ 12. resume
+
+CLI = str(Path(sys.executable).with_name("gluerelay"))
+
+
+def gluerelay(cloud: LocalCloud, *args: str) -> subprocess.CompletedProcess[str]:
+    """The operator's command in its own process, talking to this local cloud over its endpoint."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": cloud.endpoint,
+        "AWS_DEFAULT_REGION": cloud.env.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+@pytest.mark.chaos("12 resume a failed run")
+def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    cleanse = glue_name(cloud, "CleanseCustomersJob")
+    extract = glue_name(cloud, "ExtractCustomersJob")
+    cloud.glue.fail_jobs[cleanse] = "the warehouse was down (injected)"
+    [failed] = land_and_follow(cloud, rows=400, files=2, seed=120)
+    assert (failed.status, (failed.failed_step or {}).get("step")) == ("FAILED", "03-cleanse")
+    refused = gluerelay(cloud, "runs", "resume", "no-such-run", "--local")
+    assert refused.returncode == 1 and "no run no-such-run" in refused.stderr
+
+    cloud.glue.fail_jobs.clear()  # the cause is fixed: resume
+    done = gluerelay(cloud, "runs", "resume", failed.run_id, "--local", "--json")
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads(done.stdout)
+    assert (resumed["run_id"], resumed["resume_from"]) == (failed.run_id, "03-cleanse")
+    cloud.wait_for_execution(resumed["execution_arn"])
+    report = build(cloud, resumed["execution_arn"])
+
+    assert report.run_id == failed.run_id and report.status == "SUCCEEDED", report.cause
+    assert [s.status for s in report.steps] == ["SUCCEEDED"] * 4
+    # The steps that had succeeded ran once; the failed one ran again (its second attempt).
+    assert {s.step: s.attempt for s in report.steps} == {
+        "01-extract": 1,
+        "02-crawl-raw": 1,
+        "03-cleanse": 2,
+        "04-crawl-cleansed": 1,
+    }
+    assert report.steps[0].glue_id == failed.steps[0].glue_id
+    runs = cloud.client("glue").get_job_runs(JobName=extract)["JobRuns"]
+    assert len([r for r in runs if r["Arguments"].get("--run_id") == failed.run_id]) == 1
+    assert [t.state for t in report.transitions[:3]] == [
+        "Start or resume?",
+        "Record the run as resumed",
+        "Resume at the failed step",
+    ]
+    assert "Extract customers" not in [t.state for t in report.transitions]
+    second = gluerelay(cloud, "runs", "resume", failed.run_id, "--local")
+    assert second.returncode == 1 and "is SUCCEEDED" in second.stderr
+    figures = account(cloud, [report.run_id], rows_in=400)
+    assert (figures.lost, figures.duplicates) == (0, 0)
+    chaos.append(
+        row(
+            "12 resume a failed run",
+            figures,
+            "FAILED at 03-cleanse; `gluerelay runs resume` re-ran 03 and 04 only",
+        )
     )
 
 

@@ -100,3 +100,17 @@ def test_an_object_is_claimed_by_one_run(table: ControlTable) -> None:
     assert not table.take_over(obj, "s3-x", "s3-b", T0)
     assert table.take_over(obj, "s3-a", "s3-b", T0 + timedelta(minutes=2))
     assert table.claim(obj, "s3-a", T0) == Claim(run_id="s3-b", claimed_at=T0 + timedelta(minutes=2))
+
+
+def test_the_run_status_is_read_from_the_run_record_the_state_machine_writes(table: ControlTable) -> None:
+    assert table.run_status("run-1") is None
+    # the item "Record the run as started" / "Record the run as failed" write (statemachine/pipeline.asl.json)
+    table._table.put_item(Item={"pk": "RUN#run-1", "sk": "RUN", "run_id": "run-1", "status": "RUNNING"})
+    assert table.run_status("run-1") == "RUNNING"
+    table._table.update_item(
+        Key={"pk": "RUN#run-1", "sk": "RUN"},
+        UpdateExpression="SET #status = :s",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":s": "TIMED_OUT"},
+    )
+    assert table.run_status("run-1") == "TIMED_OUT"

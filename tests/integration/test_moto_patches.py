@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,13 +29,13 @@ def sfn() -> Iterator[Any]:
         patches.uninstall()
 
 
-def waiting_execution(sfn: Any) -> tuple[str, str]:
+def waiting_execution(sfn: Any, timeout_seconds: int = 30) -> tuple[str, str]:
     """An execution waiting on a task token (handed to SQS); returns (execution ARN, token)."""
     sqs = boto3.client("sqs", region_name=REGION)
     queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
     machine = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}",
-        definition=waiter_definition(queue),
+        definition=waiter_definition(queue, timeout_seconds),
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
     arn = sfn.start_execution(stateMachineArn=machine, name=f"e{time.monotonic_ns()}")["executionArn"]
@@ -108,6 +109,97 @@ def test_glue_job_runs_do_not_succeed_by_themselves(sfn: Any) -> None:
     assert job_run_state() == "SUCCEEDED"  # nothing ran
     patches.install()
     assert job_run_state() == "STARTING"  # until the local Glue runtime moves it
+
+
+def writers_passing_one_condition(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Two threads write `version = 1 -> 2` at once; how many of them succeed."""
+    from moto.dynamodb.models import table as table_module
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    name = f"t{time.monotonic_ns()}"
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "lease"}, "version": {"N": "1"}})
+    evaluate = table_module.get_filter_expression  # type: ignore[attr-defined]
+
+    def slow_condition(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # both writers read the item before either writes, unless writes are serialised
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(table_module, "get_filter_expression", slow_condition)
+    passed: list[str] = []
+
+    def write(writer: str) -> None:
+        try:
+            dynamodb.put_item(
+                TableName=name,
+                Item={"pk": {"S": "lease"}, "version": {"N": "2"}, "writer": {"S": writer}},
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": {"N": "1"}},
+            )
+            passed.append(writer)
+        except ClientError:
+            pass
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    monkeypatch.setattr(table_module, "get_filter_expression", evaluate)
+    return len(passed)
+
+
+def test_a_conditional_write_is_atomic(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert writers_passing_one_condition(monkeypatch) == 2  # a lost update
+    patches.install()
+    assert writers_passing_one_condition(monkeypatch) == 1
+
+
+def status_of_an_execution_being_started() -> str:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    starting = Execution.__new__(Execution)  # as registered by StartExecution, before start() runs
+    starting.exec_status = None
+    try:
+        return str(starting.status)
+    except AttributeError as e:
+        return type(e).__name__
+
+
+def test_an_execution_being_started_reads_running(sfn: Any) -> None:
+    assert status_of_an_execution_being_started() == "AttributeError"
+    patches.install()
+    assert status_of_an_execution_being_started() == "RUNNING"
+
+
+def status_after_moving_the_clock_past_the_timeout(sfn: Any) -> str:
+    offset = [0.0]
+    restore = patches.use_clock(lambda: time.time() + offset[0])
+    try:
+        arn, _ = waiting_execution(sfn, timeout_seconds=7200)
+        offset[0] = 7201.0  # two hours later, on the local cloud's clock
+        deadline = time.monotonic() + 10 * patches.CLOCK_POLL_SECONDS + 2
+        while (status := str(sfn.describe_execution(executionArn=arn)["status"])) == "RUNNING":
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return status
+    finally:
+        restore()
+
+
+def test_a_task_timeout_counts_on_the_local_clock(sfn: Any) -> None:
+    assert status_after_moving_the_clock_past_the_timeout(sfn) == "RUNNING"  # moto waits two real hours
+    patches.install()
+    assert status_after_moving_the_clock_past_the_timeout(sfn) == "FAILED"  # States.Timeout
+    arn, token = waiting_execution(sfn, timeout_seconds=7200)
+    sfn.send_task_success(taskToken=token, output="{}")  # an answer in time still ends the wait at once
+    assert finished(sfn, arn)["status"] == "SUCCEEDED"
 
 
 def test_the_interpreter_stops_logging_handled_failures_at_error(sfn: Any) -> None:

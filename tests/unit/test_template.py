@@ -88,6 +88,21 @@ def test_the_definition_uses_exactly_the_substitutions_the_template_provides() -
     definition(SUBSTITUTIONS)  # every placeholder resolves and the result is JSON
 
 
+def paths_to_the_end(states: dict[str, Any], start: str) -> set[tuple[str, ...]]:
+    """Every path from `start` to a terminal state, as its last two states."""
+    state = states[start]
+    nexts = [c["Next"] for c in state.get("Choices", [])] + [
+        state[k] for k in ("Next", "Default") if k in state
+    ]
+    if not nexts:
+        return {("", start)}
+    ends = set()
+    for following in nexts:
+        for path in paths_to_the_end(states, following):
+            ends.add(path if path[0] else (start, path[1]))
+    return ends
+
+
 def test_every_step_is_a_bounded_callback_that_fails_the_run_on_error() -> None:
     states = definition(SUBSTITUTIONS)["States"]
     steps = {n: s for n, s in states.items() if s.get("Resource", "").endswith("waitForTaskToken")}
@@ -102,9 +117,10 @@ def test_every_step_is_a_bounded_callback_that_fails_the_run_on_error() -> None:
         assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token", name
         catch = state["Catch"][0]
         assert catch["ErrorEquals"] == ["States.ALL"], name
-        # the catch path records which step failed, then the run record, then Fail
+        # the catch path notes which step failed; every way on from there records the run, then fails it
         noted = states[catch["Next"]]
-        assert states[noted["Next"]]["Next"] == "Run failed"
+        assert noted["Parameters"]["step"] == state["Parameters"]["Payload"]["step"], name
+        assert paths_to_the_end(states, noted["Next"]) == {("Record the run as failed", "Run failed")}, name
     assert states["Run failed"]["Type"] == "Fail"
     retried = {
         n
@@ -113,6 +129,23 @@ def test_every_step_is_a_bounded_callback_that_fails_the_run_on_error() -> None:
         if "ConcurrentRunsExceededException" in r["ErrorEquals"]
     }
     assert retried == {"Extract customers", "Cleanse customers"}
+
+
+def test_a_resumed_run_can_go_back_to_every_step_and_only_there() -> None:
+    states = definition(SUBSTITUTIONS)["States"]
+    steps = {
+        s["Parameters"]["Payload"]["step"]: n
+        for n, s in states.items()
+        if s.get("Resource", "").endswith("waitForTaskToken")
+    }
+    start = states[definition(SUBSTITUTIONS)["StartAt"]]
+    assert start["Choices"] == [
+        {"Variable": "$.resume_from", "IsPresent": True, "Next": "Record the run as resumed"}
+    ]
+    assert start["Default"] == "Record the run as started"
+    resume = states[states["Record the run as resumed"]["Next"]]
+    assert {c["StringEquals"]: c["Next"] for c in resume["Choices"]} == steps
+    assert states[resume["Default"]]["Type"] == "Fail"
 
 
 def test_retried_error_names_are_the_lambda_error_types_we_raise() -> None:

@@ -49,6 +49,16 @@ class GlueService:
             raise
         return self._job_run(run)
 
+    def stop_job_run(self, job_name: str, run_id: str) -> None:
+        errors = self._glue.batch_stop_job_run(JobName=job_name, JobRunIds=[run_id]).get("Errors", [])
+        # Glue refuses to stop a run that has ended meanwhile: nothing left to do. Any other refusal is real.
+        if errors and not self.get_job_run(job_name, run_id).terminal:
+            detail = errors[0].get("ErrorDetail", {})
+            raise RuntimeError(
+                f"Glue could not stop job run {job_name}/{run_id}: "
+                f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+            )
+
     def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
         kwargs: dict[str, Any] = {"JobName": job_name}
         for _ in range(FIND_JOB_RUN_PAGES):

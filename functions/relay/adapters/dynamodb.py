@@ -164,6 +164,15 @@ class ControlTable:
                 return steps
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def run_status(self, run_id: str) -> str | None:
+        item = self._table.get_item(
+            Key={"pk": f"RUN#{run_id}", "sk": "RUN"},
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+            ConsistentRead=True,
+        ).get("Item")
+        return str(item["status"]) if item and "status" in item else None
+
     def _update_attempt(
         self,
         ref: StepRef,

@@ -36,11 +36,13 @@ def as_of(event: dict[str, Any], now: datetime) -> datetime:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = SweeperSettings.from_env()
+    now = datetime.now(UTC)
     report = sweep(
         control_plane(settings),
-        as_of(event, datetime.now(UTC)),
+        now,
         repair_after=timedelta(seconds=settings.repair_after_seconds),
         stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+        as_of=as_of(event, now),
     )
     metrics.add_metric(name="StuckSteps", unit=MetricUnit.Count, value=report.stuck_steps)
     metrics.add_metric(

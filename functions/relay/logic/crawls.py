@@ -17,8 +17,10 @@ from relay.observability import logger
 from relay.ports import Glue, LeaseStore
 
 MAX_LEASE_ATTEMPTS = 10
-# An event whose crawl started this long before our request belongs to an earlier crawl.
+# When a crawl's start is only estimated from its event (completionDate to the second, running time
+# rounded), a crawl that started this long before our request belongs to an earlier crawl.
 CLOCK_SKEW = timedelta(seconds=5)
+_ENDED = {"Succeeded": {"COMPLETED"}, "Failed": {"FAILED", "CANCELLED"}}
 
 
 def request_crawl(ref: StepRef, crawler: str, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:
@@ -66,6 +68,43 @@ def start_crawl(lease: Lease, leases: LeaseStore, glue: Glue) -> Lease:
         )
         return awaiting
     return lease
+
+
+def ended_crawl(detail: CrawlerStateChange, glue: Glue) -> Crawl | None:
+    """The crawl an event reports, as ListCrawls knows it (exact start and end): the latest-started
+    finished crawl whose end falls in the event's completionDate second. None when Glue lists none."""
+    if not detail.completion_date:
+        return None
+    try:
+        second = datetime.fromisoformat(detail.completion_date.replace("Z", "+00:00")).replace(microsecond=0)
+    except ValueError:
+        return None
+    candidates = [
+        crawl
+        for crawl in glue.recent_crawls(detail.crawler_name)
+        if crawl.state in _ENDED[detail.state]
+        and crawl.started_on is not None
+        and crawl.completed_on is not None
+        and crawl.completed_on.replace(microsecond=0) == second
+    ]
+    return max(candidates, key=lambda c: c.started_on or second, default=None)
+
+
+def is_earlier_crawl(detail: CrawlerStateChange, crawl: Crawl | None, lease: Lease) -> bool:
+    """Whether the crawl an event reports started before the lease's crawl was requested, so it is not
+    the crawl the lease's owners wait for (a late or duplicate event, or the crawl before theirs).
+
+    The owners' crawl starts after the request (the request time is taken before StartCrawler), so with
+    ListCrawls' exact start the comparison needs no margin, however short the crawls. Without it, the
+    start estimated from the event is up to 1.5 s early: CLOCK_SKEW absorbs that, which is safe because
+    real crawls run a minute or more."""
+    requested = lease.crawl_requested_at
+    if requested is None:
+        return False
+    if crawl is not None and crawl.started_on is not None:
+        return crawl.started_on < requested
+    started = crawl_started_at(detail)
+    return started is not None and started < requested - CLOCK_SKEW
 
 
 def crawl_started_at(detail: CrawlerStateChange) -> datetime | None:

@@ -14,8 +14,10 @@ from relay.logic import crawls, jobs
 from relay.logic.completion import complete, deliver
 from relay.models import (
     CrawlerStateChange,
+    JobRun,
     JobStateChange,
     LeaseState,
+    Outcome,
     Step,
     StepKind,
     StepRequest,
@@ -27,6 +29,7 @@ from relay.ports import ControlPlane
 # How long a decided outcome (COMPLETING) may wait for its completer's delivery before the sweeper
 # takes it for abandoned and delivers it itself.
 DELIVERY_GRACE = timedelta(seconds=60)
+RUN_RUNNING = "RUNNING"  # the run record's status while its execution runs
 
 
 def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
@@ -61,20 +64,27 @@ def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> 
 
 
 def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datetime) -> str:
-    lease = plane.leases.get_lease(detail.crawler_name)
-    if lease.state == LeaseState.IDLE:
-        return "ignored: no run waits for this crawler"
-    try:
-        if lease.state == LeaseState.AWAITING_FOREIGN:
-            crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
-            return "crawl started after a foreign crawl"
-        started = crawls.crawl_started_at(detail)
-        requested = lease.crawl_requested_at
-        if started and requested and started < requested - crawls.CLOCK_SKEW:
-            return "ignored: event of an earlier crawl"
-        owners, following = crawls.settle(lease, plane.leases, now)
-    except ConditionFailedError:
-        return "ignored: the lease changed meanwhile (a duplicate event)"
+    crawl = crawls.ended_crawl(detail, plane.glue)
+    # A version conflict means the lease moved meanwhile: a run joined the waiters (common when many
+    # runs share a crawler), or a duplicate of this event settled it. Look again rather than drop the
+    # event: the second look tells a settled lease (an earlier crawl's event now) from a busy one.
+    for _ in range(crawls.MAX_LEASE_ATTEMPTS):
+        lease = plane.leases.get_lease(detail.crawler_name)
+        if lease.state == LeaseState.IDLE:
+            return "ignored: no run waits for this crawler"
+        try:
+            if lease.state == LeaseState.AWAITING_FOREIGN:
+                crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
+                return "crawl started after a foreign crawl"
+            if crawls.is_earlier_crawl(detail, crawl, lease):
+                return "ignored: event of an earlier crawl"
+            owners, following = crawls.settle(lease, plane.leases, now)
+            break
+        except ConditionFailedError:
+            continue
+    else:
+        # Raised, the event is retried by EventBridge; the sweeper repairs it if every retry loses too.
+        raise ConditionFailedError(f"lease of crawler {detail.crawler_name} is contended; retry the event")
     outcome = crawls.event_outcome(detail)
     completed = 0
     for ref in owners:
@@ -93,17 +103,29 @@ class SweepReport:
     oldest_open_seconds: float = 0.0
 
 
-def sweep(plane: ControlPlane, now: datetime, repair_after: timedelta, stuck_after: timedelta) -> SweepReport:
+def sweep(
+    plane: ControlPlane,
+    now: datetime,
+    repair_after: timedelta,
+    stuck_after: timedelta,
+    *,
+    as_of: datetime | None = None,
+) -> SweepReport:
     """Reconcile steps whose Glue event has not arrived within ``repair_after`` against Glue's own
-    record, and count the ones still open after ``stuck_after``."""
+    record, and count the ones still open after ``stuck_after``.
+
+    Steps are aged ``as_of`` the schedule's tick (default ``now``); what the sweep writes (decisions,
+    lease requests) carries ``now``, the time it is written, like every other function's records: a lease
+    request must not look later than the crawl it starts."""
+    reference = as_of or now
     report = SweepReport()
-    for step in plane.steps.active_steps(opened_before=now - repair_after):
+    for step in plane.steps.active_steps(opened_before=reference - repair_after):
         report.examined += 1
         verdict = _reconcile(step, plane, now)
         if verdict:
             report.repaired.append(f"{step.run_id}/{step.step}: {verdict}")
             continue
-        age = (now - step.opened_at).total_seconds()
+        age = (reference - step.opened_at).total_seconds()
         report.oldest_open_seconds = max(report.oldest_open_seconds, age)
         if age >= stuck_after.total_seconds():
             report.stuck_steps += 1
@@ -120,25 +142,49 @@ def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
             return None
         deliver(step, plane.steps, plane.workflow, now)
         return "delivered a decided outcome"
+    run_status = plane.steps.run_status(step.run_id)
+    if run_status not in (None, RUN_RUNNING):
+        return _abandon(step, run_status, plane, now)
     if step.kind == StepKind.JOB:
         return _reconcile_job(step, plane, now)
     return _reconcile_crawler(step, plane, now)
 
 
-def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+def _job_run_of(step: Step, plane: ControlPlane) -> JobRun | None:
     try:
         if step.glue_run_id:
-            run = plane.glue.get_job_run(step.resource, step.glue_run_id)
-        else:  # start_step stopped between StartJobRun and recording its id
-            found = plane.glue.find_job_run(
-                step.resource, {jobs.STEP_ARG: step.step, jobs.RUN_ID_ARG: step.run_id}
-            )
-            if found is None:
-                return None
-            run = found
+            return plane.glue.get_job_run(step.resource, step.glue_run_id)
+        # start_step stopped between StartJobRun and recording its id
+        return plane.glue.find_job_run(
+            step.resource, {jobs.STEP_ARG: step.step, jobs.RUN_ID_ARG: step.run_id}
+        )
     except NotFoundError:
         return None
-    if not run.terminal:
+
+
+def _abandon(step: Step, run_status: str, plane: ControlPlane, now: datetime) -> str:
+    """The run ended (its step timed out, another branch failed, an operator stopped it) while this step
+    was open: nothing waits for the step any more. Stop its job run, which no one else needs (a crawl may
+    serve other runs, so it goes on), and close the step."""
+    stopped = ""
+    run = _job_run_of(step, plane) if step.kind == StepKind.JOB else None
+    if run is not None and not run.terminal:
+        plane.glue.stop_job_run(step.resource, run.run_id)
+        stopped = f"; job run {run.run_id} stopped"
+    outcome = Outcome(
+        succeeded=False,
+        error="RunEnded",
+        cause=f"run {step.run_id} ended {run_status} while step {step.step} was open{stopped}",
+    )
+    complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper")
+    if step.kind == StepKind.CRAWLER:
+        _release(step, plane, now)
+    return f"run ended {run_status}: step closed{stopped}"
+
+
+def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    run = _job_run_of(step, plane)
+    if run is None or not run.terminal:
         return None
     state = run.state if run.state in {"SUCCEEDED", *jobs.FAILED_STATES} else "FAILED"
     summary = plane.bucket.read_summary(step.run_id, step.resource) if state == "SUCCEEDED" else None
@@ -169,6 +215,12 @@ def _release(step: Step, plane: ControlPlane, now: datetime) -> None:
     """Drop a step the sweeper completed from its lease; settle the lease when no owner is left."""
     try:
         lease = plane.leases.get_lease(step.resource)
+        if step.ref in lease.waiters:
+            waiters = [w for w in lease.waiters if w != step.ref]
+            plane.leases.put_lease(
+                lease.model_copy(update={"waiters": waiters, "version": lease.version + 1}), lease.version
+            )
+            return
         if step.ref not in lease.owners:
             return
         owners = [o for o in lease.owners if o != step.ref]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from relay.logic.steps import on_crawler_event, start_step, sweep
-from relay.models import CrawlerStateChange, LeaseState, StepKind, StepRef, StepRequest, StepStatus
+from relay.models import CrawlerStateChange, Lease, LeaseState, StepKind, StepRef, StepRequest, StepStatus
 
 from tests.fakes import FakeCloud, load_event
 
@@ -125,3 +125,61 @@ def test_the_sweeper_completes_a_crawl_step_whose_event_was_lost_and_moves_the_l
     assert cloud.glue.crawls_started == [CRAWLER, CRAWLER]
     assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="02-crawl-raw")]
     assert cloud.store.steps[StepRef(run_id="b", step="02-crawl-raw")].status == StepStatus.OPEN
+
+
+def test_a_waiting_crawl_step_of_a_run_that_ended_leaves_the_lease_and_the_crawl_goes_on() -> None:
+    # Given a crawl serving run a, and run b waiting for the next one; then b's run times out
+    cloud = FakeCloud()
+    a = crawl_step(cloud, "a", T0)
+    b = crawl_step(cloud, "b", T0 + timedelta(seconds=10))
+    cloud.workflow.closed.add("t-b")
+    cloud.store.runs.update({"a": "RUNNING", "b": "TIMED_OUT"})
+    # When the sweeper comes by while the crawl still runs
+    report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
+    # Then b is closed and no longer waits: the crawl's end will not start a follow-up crawl for it
+    assert report.repaired == ["b/02-crawl-raw: run ended TIMED_OUT: step closed"]
+    assert cloud.store.steps[b].status == StepStatus.CLOSED
+    lease = cloud.store.get_lease(CRAWLER)
+    assert (lease.owners, lease.waiters) == ([a], [])
+    assert cloud.glue.crawls_started == [CRAWLER]  # a's crawl is not stopped: it serves a
+
+
+def test_a_run_joining_the_waiters_while_the_crawl_ends_does_not_lose_the_event() -> None:
+    # Given run a's crawl ending while run b joins the waiters at that very moment (20 runs at once)
+    cloud = FakeCloud()
+    a = crawl_step(cloud, "a", T0)
+    put_lease = cloud.store.put_lease
+    joined: list[bool] = []
+
+    def racing_put_lease(lease: Lease, expected_version: int) -> None:
+        if not joined:  # b's conditional write lands between the event's read and its write
+            joined.append(True)
+            crawl_step(cloud, "b", T0 + timedelta(seconds=30))
+        put_lease(lease, expected_version)
+
+    cloud.store.put_lease = racing_put_lease  # type: ignore[method-assign]
+    cloud.glue.finish_crawl(CRAWLER, T0, T0 + timedelta(seconds=40))
+    verdict = on_crawler_event(
+        crawl_ended(T0, T0 + timedelta(seconds=40)), cloud.plane, T0 + timedelta(seconds=41)
+    )
+    # Then the event is applied on a second look: a completes, b owns the next crawl
+    assert verdict == "completed 1 of 1 steps; 1 own the next crawl"
+    assert cloud.store.steps[a].status == StepStatus.SUCCEEDED
+    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="02-crawl-raw")]
+
+
+def test_a_late_copy_of_a_short_crawls_event_does_not_complete_the_next_crawls_owners() -> None:
+    # Given a crawl of 0.3 s (the local cloud's crawls are that short): a's crawl ends, b owns the next one
+    cloud = FakeCloud()
+    crawl_step(cloud, "a", T0)
+    b = crawl_step(cloud, "b", T0 + timedelta(milliseconds=100))
+    end = T0 + timedelta(milliseconds=300)
+    cloud.glue.finish_crawl(CRAWLER, T0, end)
+    event = crawl_ended(T0, end)
+    on_crawler_event(event, cloud.plane, end + timedelta(milliseconds=10))
+    assert cloud.glue.crawls_started == [CRAWLER, CRAWLER]
+    # When a copy of the same event arrives while b's crawl runs
+    verdict = on_crawler_event(event, cloud.plane, end + timedelta(milliseconds=50))
+    # Then Glue's exact start time shows it is the earlier crawl's: b keeps waiting for its own
+    assert verdict == "ignored: event of an earlier crawl"
+    assert cloud.store.steps[b].status == StepStatus.OPEN

@@ -181,3 +181,42 @@ def test_the_sweeper_delivers_an_outcome_decided_before_a_crash() -> None:
     assert report.repaired == ["run-1/01-extract: delivered a decided outcome"]
     assert cloud.workflow.successes["token-1"]["glue_run_id"] == "jr_0001"
     assert cloud.store.steps[REF].status == StepStatus.SUCCEEDED
+
+
+def test_the_sweeper_stops_the_job_run_of_a_run_that_ended_and_closes_its_step() -> None:
+    # Given a job that never finishes, and a run that ended TIMED_OUT meanwhile (its task's TimeoutSeconds)
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.workflow.closed.add("token-1")  # Step Functions no longer waits
+    cloud.store.runs[REF.run_id] = "TIMED_OUT"
+    # When the sweeper comes by
+    report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
+    # Then the job run is stopped (not billed until Glue's own timeout) and the step no longer counts as stuck
+    assert cloud.glue.stopped == ["jr_0001"]
+    assert report.repaired == ["run-1/01-extract: run ended TIMED_OUT: step closed; job run jr_0001 stopped"]
+    assert (report.stuck_steps, cloud.store.steps[REF].status) == (0, StepStatus.CLOSED)
+    outcome = cloud.store.steps[REF].outcome
+    assert outcome is not None and "ended TIMED_OUT while step 01-extract was open" in str(outcome.cause)
+    # And the next sweep has nothing left to do
+    again = sweep(cloud.plane, T0 + timedelta(hours=3), timedelta(minutes=15), timedelta(hours=1))
+    assert (again.examined, cloud.glue.stopped) == (0, ["jr_0001"])
+
+
+def test_the_sweeper_leaves_the_steps_of_running_runs_to_glue() -> None:
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.store.runs[REF.run_id] = "RUNNING"
+    report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
+    assert (report.repaired, report.stuck_steps, cloud.glue.stopped) == ([], 1, [])
+
+
+def test_a_sweep_ages_steps_as_of_its_tick_but_writes_the_time_it_runs() -> None:
+    # Given a local cloud whose clock was moved two hours ahead: the tick says T0+2h, the function's clock T0
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
+    now, tick = T0 + timedelta(seconds=5), T0 + timedelta(hours=2)
+    report = sweep(cloud.plane, now, timedelta(minutes=15), timedelta(hours=1), as_of=tick)
+    # Then the step is overdue as of the tick, and the decision carries the time it was taken
+    assert report.repaired == ["run-1/01-extract: job run jr_0001 SUCCEEDED, event lost"]
+    assert (cloud.store.steps[REF].decided_at, cloud.store.steps[REF].closed_at) == (now, now)
