@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -251,6 +252,151 @@ def runs_resume(  # noqa: PLR0917 - Typer maps each parameter to an option
     console.print(f"run [bold]{resumed.run_id}[/] resumed from step [bold]{resumed.resume_from}[/]")
     typer.echo(f"  execution {resumed.execution_arn}")
     typer.echo(f"  previous  {resumed.previous_execution_arn}")
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON")]
+_SINCE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _since(value: str | None) -> timedelta | None:
+    """`30m`, `12h`, `2d`, `1w` as a duration."""
+    if value is None:
+        return None
+    number, unit = value[:-1], value[-1:]
+    if unit not in _SINCE_UNITS or not number.isdigit():
+        raise typer.BadParameter(
+            f"{value!r}: a number and m, h, d or w (30m, 12h, 2d, 1w)", param_hint="--since"
+        )
+    return timedelta(seconds=int(number) * _SINCE_UNITS[unit])
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@runs_app.command("list")
+def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
+    status: Annotated[
+        str | None, typer.Option(help="Only runs with this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started within this long: 30m, 12h, 2d, 1w")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs")] = 50,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Recent runs, newest first: status, trigger, start, duration, failing step."""
+    from gluerelay.operate import list_runs
+    from gluerelay.views import runs_table
+
+    window = _since(since)
+    runs = _operator_errors(
+        lambda: list_runs(_target(stack, region, profile, local), status=status, since=window, limit=limit)
+    )
+    if as_json:
+        _print_json([dataclasses.asdict(r) for r in runs])
+        return
+    runs_table(runs, console)
+
+
+@runs_app.command("show")
+def runs_show(  # noqa: PLR0917 - Typer maps each parameter to an option
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id")],
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the timeline as an HTML page to this file")
+    ] = None,
+    png: Annotated[
+        Path | None, typer.Option(help="Also write the timeline as a PNG picture to this file")
+    ] = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One run: its steps as a timeline, Glue run and crawl ids, rows, quarantine by reason, errors."""
+    from gluerelay.operate import run_detail
+    from gluerelay.views import detail_html, detail_png, detail_view
+
+    detail = _operator_errors(lambda: run_detail(_target(stack, region, profile, local), run_id))
+    if html is not None:
+        html.write_text(detail_html(detail), encoding="utf-8")
+    if png is not None:
+        detail_png(detail, png)
+    if as_json:
+        _print_json(dataclasses.asdict(detail))
+        return
+    detail_view(detail, console)
+    for written in (html, png):
+        if written is not None:
+            console.print(f"timeline written to {written}")
+
+
+@runs_app.command("cost")
+def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
+    run_id: Annotated[str | None, typer.Argument(metavar="[RUN]", help="One run (or use --since)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Every run started within this long: 30m, 12h, 2d")
+    ] = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """What runs cost at AWS list prices: Glue DPU-hours, state transitions, Lambda requests."""
+    from gluerelay.operate import list_runs, run_cost, total_cost
+    from gluerelay.views import costs_table
+
+    if (run_id is None) == (since is None):
+        raise typer.BadParameter("name one RUN or give --since (not both)", param_hint="RUN / --since")
+    window = _since(since)
+
+    def costs() -> list[Any]:
+        target = _target(stack, region, profile, local)
+        runs = [run_id] if run_id else [r.run_id for r in list_runs(target, since=window, limit=10_000)]
+        return [run_cost(target, run) for run in runs]
+
+    found = _operator_errors(costs)
+    total = total_cost(found)
+    if as_json:
+        _print_json({"runs": [dataclasses.asdict(c) for c in found], "total": dataclasses.asdict(total)})
+        return
+    costs_table(found, total, console)
+
+
+@app.command("start")
+def start(  # noqa: PLR0917 - Typer maps each parameter to an option
+    source: Annotated[
+        str, typer.Option(help="s3 (landed objects, --keys) or jdbc (the relational source)")
+    ] = "s3",
+    keys: Annotated[
+        str | None, typer.Option(help="Comma-separated keys of landed objects (landing/...) for --source s3")
+    ] = None,
+    ingest_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, UTC)")] = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a run by hand; prints its run id."""
+    from gluerelay.operate import start_run
+
+    names = [k.strip() for k in (keys or "").split(",") if k.strip()]
+    started = _operator_errors(
+        lambda: start_run(
+            _target(stack, region, profile, local), source=source, keys=names, ingest_date=ingest_date
+        )
+    )
+    if as_json:
+        _print_json(dataclasses.asdict(started))
+        return
+    typer.echo(started.run_id)
 
 
 def _interrupt(signum: int, frame: object) -> None:

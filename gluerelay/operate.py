@@ -9,7 +9,9 @@ failure an operator can meet is an `OperatorError` whose message says how to fix
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -20,6 +22,16 @@ from botocore.exceptions import (
     NoCredentialsError,
     NoRegionError,
     ProfileNotFound,
+)
+
+from gluerelay.records import (
+    StepReport,
+    TransitionReport,
+    plain,
+    seconds_between,
+    state_transitions,
+    step_report,
+    transitions,
 )
 
 RESUMABLE = ("FAILED", "TIMED_OUT")
@@ -175,3 +187,415 @@ def resume(target: Target, run_id: str) -> Resumed:
             raise OperatorError(f"run {run_id} is being resumed already (execution {name})") from e
         raise
     return Resumed(run_id, step, started["executionArn"], previous)
+
+
+# ------------------------------------------------------------------------------------------ reading runs
+
+RESUME_MARK = "-resume-"
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    trigger: str | None
+    started_at: str | None
+    ended_at: str | None
+    seconds: float | None
+    failed_step: str | None
+    error: str | None
+    executions: int
+
+
+def _summary(record: dict[str, Any], executions: int) -> RunSummary:
+    return RunSummary(
+        run_id=str(record["run_id"]),
+        status=str(record.get("status", "UNKNOWN")),
+        trigger=record.get("trigger"),
+        started_at=record.get("started_at"),
+        ended_at=record.get("ended_at"),
+        seconds=seconds_between(record.get("started_at"), record.get("ended_at")),
+        failed_step=record.get("failed_step"),
+        error=record.get("error"),
+        executions=executions,
+    )
+
+
+def list_runs(
+    target: Target, *, status: str | None = None, since: timedelta | None = None, limit: int = 50
+) -> list[RunSummary]:
+    """The most recent runs, newest first: the state machine's executions (ListExecutions, newest first)
+    grouped by run, each described by its run record (BatchGetItem)."""
+    machine = target.output("StateMachineArn")
+    table = target.output("ControlTableName")
+    oldest = datetime.now(UTC) - since if since else None
+    sfn = target.client("stepfunctions")
+    counts: dict[str, int] = {}
+    for page in target.call(
+        lambda: list(sfn.get_paginator("list_executions").paginate(stateMachineArn=machine))
+    ):
+        for execution in page["executions"]:
+            if oldest and execution["startDate"] < oldest:
+                break
+            name = str(execution["name"])
+            run = name.rsplit(RESUME_MARK, 1)[0] if RESUME_MARK in name else name
+            counts[run] = counts.get(run, 0) + 1
+    records = _run_records(target, table, list(counts))
+    runs = [_summary(records[run], counts[run]) for run in counts if run in records]
+    runs = [r for r in runs if status is None or r.status == status.upper()]
+    runs.sort(key=lambda r: r.started_at or "", reverse=True)
+    return runs[:limit]
+
+
+def _run_records(target: Target, table: str, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    dynamodb = target.client("dynamodb")
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(run_ids), 100):  # BatchGetItem takes 100 keys at most
+        keys = [{"pk": {"S": f"RUN#{run}"}, "sk": {"S": "RUN"}} for run in run_ids[start : start + 100]]
+        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            answer = target.call(lambda r=request: dynamodb.batch_get_item(RequestItems=r))
+            for item in answer["Responses"].get(table, []):
+                record = plain(item)
+                found[str(record["run_id"])] = record
+            request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+@dataclass
+class RunDetail:
+    run: RunSummary
+    execution_arn: str | None
+    steps: list[StepReport]
+    transitions: list[TransitionReport]
+    state_transitions: int
+    history_events: int
+    rows: dict[str, Any]
+    quarantined_by_reason: dict[str, int]
+    tables: list[str]
+    cause: str | None
+    lambda_tasks: int  # Lambda invocations the workflow made (start_step), retries included
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def run_detail(target: Target, run_id: str) -> RunDetail:
+    """Everything about one run: its record, its steps, its executions' histories, what it cataloged."""
+    table = target.output("ControlTableName")
+    dynamodb = target.client("dynamodb")
+    items = [
+        plain(i)
+        for i in target.call(
+            lambda: dynamodb.query(
+                TableName=table,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
+                ConsistentRead=True,
+            )
+        )["Items"]
+    ]
+    record = next((i for i in items if i["sk"] == "RUN"), None)
+    if record is None:
+        raise OperatorError(
+            f"no run {run_id} in stack {target.stack} (table {table}): see gluerelay runs list"
+        )
+    steps = sorted((step_report(i) for i in items if str(i["sk"]).startswith("STEP#")), key=lambda s: s.step)
+    history = _histories(target, run_id)
+    rows: dict[str, Any] = {}
+    for step in steps:
+        rows.update(step.facts.get("rows", {}))
+    quarantined = {str(k): int(v) for k, v in (rows.pop("quarantined_by_reason", None) or {}).items()}
+    arn = record.get("execution_arn")
+    return RunDetail(
+        run=_summary(record, max(1, sum(1 for _ in history))),
+        execution_arn=arn,
+        steps=steps,
+        transitions=[t for events in history for t in transitions(events)],
+        state_transitions=sum(state_transitions(events) for events in history),
+        history_events=sum(len(events) for events in history),
+        rows=rows,
+        quarantined_by_reason=quarantined,
+        tables=_tables_of(target, run_id),
+        cause=record.get("cause"),
+        lambda_tasks=sum(
+            1
+            for events in history
+            for e in events
+            if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"].get("resourceType") == "lambda"
+        ),
+        links=_links(target, arn) if arn else {},
+    )
+
+
+def _executions_of(target: Target, run_id: str) -> list[str]:
+    """The run's executions, oldest first: the run itself, then <run>-resume-1, -2, ..."""
+    machine = target.output("StateMachineArn")
+    base = machine.replace(":stateMachine:", ":execution:")
+    sfn = target.client("stepfunctions")
+    arns = [f"{base}:{run_id}"]
+    for attempt in range(1, 100):
+        arn = f"{base}:{run_id}{RESUME_MARK}{attempt}"
+        try:
+            sfn.describe_execution(executionArn=arn)
+        except ClientError:
+            break
+        arns.append(arn)
+    return arns
+
+
+def _histories(target: Target, run_id: str) -> list[list[dict[str, Any]]]:
+    sfn = target.client("stepfunctions")
+    histories = []
+    for arn in _executions_of(target, run_id):
+        try:
+            pages = target.call(
+                lambda a=arn: list(sfn.get_paginator("get_execution_history").paginate(executionArn=a))
+            )
+        except ClientError:
+            continue  # a run started by hand outside the state machine's naming, or expired history
+        histories.append([event for page in pages for event in page["events"]])
+    return histories
+
+
+def _tables_of(target: Target, run_id: str) -> list[str]:
+    """The catalog tables holding a partition of this run."""
+    glue = target.client("glue")
+    database = target.output("CatalogDatabaseName")
+    names = [
+        t["Name"]
+        for page in target.call(
+            lambda: list(glue.get_paginator("get_tables").paginate(DatabaseName=database))
+        )
+        for t in page["TableList"]
+    ]
+    touched = []
+    for name in names:
+        partitions = target.call(
+            lambda n=name: glue.get_partitions(
+                DatabaseName=database, TableName=n, Expression=f"run_id = '{run_id}'"
+            )
+        )["Partitions"]
+        if partitions:
+            touched.append(
+                f"{database}.{name} ({len(partitions)} partition{'s' if len(partitions) > 1 else ''})"
+            )
+    return touched
+
+
+def _links(target: Target, execution_arn: str) -> dict[str, str]:
+    if target.endpoint_url:
+        return {}  # a local cloud has no console
+    region = execution_arn.split(":")[3]
+    console = f"https://{region}.console.aws.amazon.com"
+    return {
+        "execution": f"{console}/states/home?region={region}#/v2/executions/details/{execution_arn}",
+        "logs": f"{console}/cloudwatch/home?region={region}#logsV2:log-groups",
+        "glue job runs": f"{console}/gluestudio/home?region={region}#/monitoring",
+    }
+
+
+# ------------------------------------------------------------------------------------------ starting runs
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    execution_arn: str
+    source: str
+    objects: list[str]
+
+
+MANIFEST_PREFIX = "manifests"  # where on_arrival writes a run's manifest (the functions' MANIFEST_PREFIX)
+
+
+def start_run(target: Target, *, source: str, keys: list[str], ingest_date: str | None = None) -> Started:
+    """Start a run by hand: `s3` over landed objects (given by key), or `jdbc` over the relational source.
+
+    A manual run claims nothing: objects already processed by another run are processed again (that is
+    what starting by hand is for: reprocessing after a fix)."""
+    day = ingest_date or datetime.now(UTC).date().isoformat()
+    run_id = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    extract: dict[str, str] = {"--ingest_date": day}
+    uris: list[str] = []
+    if source == "s3":
+        if not keys:
+            raise OperatorError("--source s3 needs --keys: the landed objects to process (landing/...)")
+        bucket = target.output("DataBucketName")
+        s3 = target.client("s3")
+        for key in keys:
+            target.call(
+                lambda k=key: s3.head_object(Bucket=bucket, Key=k),
+                missing=f"no object s3://{bucket}/{key}: list them with aws s3 ls s3://{bucket}/landing/",
+            )
+        uris = [f"s3://{bucket}/{key}" for key in keys]
+        manifest = f"{MANIFEST_PREFIX}/{run_id}.json"
+        body = json.dumps({"run_id": run_id, "uris": uris}).encode()
+        target.call(
+            lambda: s3.put_object(Bucket=bucket, Key=manifest, Body=body, ContentType="application/json")
+        )
+        extract |= {"--source": "s3", "--manifest_uri": f"s3://{bucket}/{manifest}"}
+    elif source == "jdbc":
+        if keys:
+            raise OperatorError("--keys names landed objects: it goes with --source s3")
+        connection = target.outputs().get("SourceConnectionName")
+        if not connection:
+            raise OperatorError(
+                f"stack {target.stack} has no relational source: deploy it with the SourceJdbcUrl parameter "
+                "(README: The relational source), or start from landed files with --source s3 --keys"
+            )
+        extract |= {"--source": "jdbc", "--connection_name": connection}
+    else:
+        raise OperatorError(f"--source must be s3 or jdbc, not {source!r}")
+    execution_input = {
+        "run_id": run_id,
+        "trigger": "manual",
+        "ingest_date": day,
+        "objects": uris,
+        "extract_arguments": extract,
+        "cleanse_arguments": {"--ingest_date": day},
+    }
+    machine = target.output("StateMachineArn")
+    started = target.call(
+        lambda: target.client("stepfunctions").start_execution(
+            stateMachineArn=machine, name=run_id, input=json.dumps(execution_input)
+        )
+    )
+    return Started(run_id, started["executionArn"], source, uris)
+
+
+# ------------------------------------------------------------------------------------------ cost
+
+# AWS list prices (us-east-1; DESIGN.md §7).
+PRICE_TRANSITION = 0.025 / 1000
+PRICE_LAMBDA_REQUEST = 0.20 / 1_000_000
+PRICE_DPU_HOUR = 0.44
+JOB_MINIMUM_SECONDS = 60  # Glue 2.0+ jobs: billed per second, one-minute minimum
+CRAWL_MINIMUM_SECONDS = 600  # crawls: ten-minute minimum
+WORKER_DPU = {"G.025X": 0.25, "G.1X": 1.0, "G.2X": 2.0, "G.4X": 4.0, "G.8X": 8.0, "Z.2X": 2.0}
+
+
+@dataclass
+class RunCost:
+    run_id: str
+    job_runs: int
+    job_dpu_hours: float
+    crawls: dict[str, float]  # crawl id -> DPU-hours (a crawl shared by runs is in each run, once in a total)
+    crawl_dpu_hours: float
+    crawl_dpu_estimated: bool  # Glue gave no DPUHour: priced as 1 DPU while it ran
+    state_transitions: int
+    lambda_invocations: int
+    glue_usd: float
+    step_functions_usd: float
+    lambda_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.glue_usd + self.step_functions_usd + self.lambda_usd
+
+
+def _job_dpu_seconds(run: dict[str, Any]) -> float:
+    if run.get("DPUSeconds"):
+        return float(run["DPUSeconds"])
+    seconds = max(float(run.get("ExecutionTime") or 0), JOB_MINIMUM_SECONDS)
+    workers = run.get("NumberOfWorkers")
+    capacity = (
+        float(workers) * WORKER_DPU.get(str(run.get("WorkerType")), 1.0)
+        if workers
+        else float(run.get("MaxCapacity") or 1)
+    )
+    return seconds * capacity
+
+
+def run_cost(target: Target, run_id: str) -> RunCost:
+    """What one run cost at list prices: every job run it started (all attempts, GetJobRuns), the crawls
+    that completed its crawler steps (ListCrawls), its state transitions and its Lambda requests."""
+    detail = run_detail(target, run_id)
+    glue = target.client("glue")
+    job_seconds = 0.0
+    job_runs = 0
+    for output in ("ExtractJobName", "CleanseJobName"):
+        job = target.output(output)
+        for page in target.call(lambda j=job: list(glue.get_paginator("get_job_runs").paginate(JobName=j))):
+            for run in page["JobRuns"]:
+                if run.get("Arguments", {}).get("--run_id") == run_id:
+                    job_runs += 1
+                    job_seconds += _job_dpu_seconds(run)
+    crawls, estimated = _crawls_of(target, detail.steps)
+    crawl_hours = sum(crawls.values())
+    # start_step once per step attempt (the history's Lambda tasks), on_glue_event once per finished step,
+    # on_arrival once for a landing (its batch's one invocation).
+    finished = sum(1 for s in detail.steps if s.status in {"SUCCEEDED", "FAILED", "CLOSED"})
+    invocations = detail.lambda_tasks + finished + (1 if detail.run.trigger == "s3" else 0)
+    job_hours = job_seconds / 3600
+    return RunCost(
+        run_id=run_id,
+        job_runs=job_runs,
+        job_dpu_hours=round(job_hours, 4),
+        crawls=crawls,
+        crawl_dpu_hours=round(crawl_hours, 4),
+        crawl_dpu_estimated=estimated,
+        state_transitions=detail.state_transitions,
+        lambda_invocations=invocations,
+        glue_usd=round((job_hours + crawl_hours) * PRICE_DPU_HOUR, 6),
+        step_functions_usd=round(detail.state_transitions * PRICE_TRANSITION, 6),
+        lambda_usd=round(invocations * PRICE_LAMBDA_REQUEST, 8),
+    )
+
+
+def _crawls_of(target: Target, steps: list[StepReport]) -> tuple[dict[str, float], bool]:
+    """The crawls that completed the run's crawler steps (matched by their end, to the second), with
+    their DPU-hours."""
+    glue = target.client("glue")
+    found: dict[str, float] = {}
+    estimated = False
+    for step in steps:
+        ended = step.facts.get("completed_on")
+        if step.kind != "crawler" or not ended:
+            continue
+        second = datetime.fromisoformat(str(ended).replace("Z", "+00:00")).replace(microsecond=0)
+        crawls = target.call(lambda s=step: glue.list_crawls(CrawlerName=s.resource, MaxResults=100))[
+            "Crawls"
+        ]
+        for crawl in crawls:
+            end = crawl.get("EndTime")
+            if end is None or end.replace(microsecond=0) != second:
+                continue
+            minimum = CRAWL_MINIMUM_SECONDS / 3600  # at one DPU, the least a crawl is billed
+            if crawl.get("DPUHour") is not None:
+                found[str(crawl.get("CrawlId"))] = max(float(crawl["DPUHour"]), minimum)
+            else:
+                found[str(crawl.get("CrawlId"))] = max(
+                    (end - crawl["StartTime"]).total_seconds() / 3600, minimum
+                )
+                estimated = True
+            break
+    return found, estimated
+
+
+@dataclass
+class CostTotal:
+    runs: int
+    job_dpu_hours: float
+    crawl_dpu_hours: float  # each crawl once, however many runs it served
+    state_transitions: int
+    lambda_invocations: int
+    usd: float
+
+
+def total_cost(costs: list[RunCost]) -> CostTotal:
+    crawls = {crawl: hours for cost in costs for crawl, hours in cost.crawls.items()}
+    job_hours = sum(c.job_dpu_hours for c in costs)
+    transitions_ = sum(c.state_transitions for c in costs)
+    invocations = sum(c.lambda_invocations for c in costs)
+    usd = (
+        (job_hours + sum(crawls.values())) * PRICE_DPU_HOUR
+        + transitions_ * PRICE_TRANSITION
+        + invocations * PRICE_LAMBDA_REQUEST
+    )
+    return CostTotal(
+        len(costs),
+        round(job_hours, 4),
+        round(sum(crawls.values()), 4),
+        transitions_,
+        invocations,
+        round(usd, 6),
+    )

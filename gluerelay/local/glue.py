@@ -89,6 +89,7 @@ class LocalGlue:
     _undo: list[Callable[[], None]] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)  # job run id -> stop requested
     _crawler_lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
 
     # ------------------------------------------------------------------ hooks
 
@@ -164,6 +165,10 @@ class LocalGlue:
         self._undo.append(undo)
 
     def uninstall(self) -> None:
+        # Job runs still going (a hung one) are stopped quietly: nothing is left to hear their events.
+        self._closed = True
+        for stop in list(self._stops.values()):
+            stop.set()
         while self._undo:
             self._undo.pop()()
 
@@ -264,7 +269,8 @@ class LocalGlue:
             "message": error
             or {"SUCCEEDED": "Job run succeeded", "STOPPED": "Job run stopped"}.get(state, state),
         }
-        self.publish("aws.glue", "Glue Job State Change", detail)
+        if not self._closed:
+            self.publish("aws.glue", "Glue Job State Change", detail)
 
     def _script(self, job: Any) -> Path:
         location = str(job.command.get("ScriptLocation", ""))
@@ -313,6 +319,7 @@ class LocalGlue:
         record.completed, record.error = time.time(), error
         running = max(0.0, (crawl.end_time - crawl.start_time.replace(tzinfo=UTC)).total_seconds())
         crawler.crawl_elapsed_time = int(running * 1000)
+        crawl.dpu_hour = round(running / 3600, 6)  # one DPU while it ran (moto reports a fixed 100)
         detail: dict[str, Any] = {
             "crawlerName": crawler.name,
             "state": "Failed" if error else "Succeeded",

@@ -6,30 +6,21 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from gluerelay.local.cloud import LocalCloud
-
-
-@dataclass
-class StepReport:
-    step: str
-    kind: str
-    resource: str
-    status: str
-    opened_at: str | None
-    closed_at: str | None
-    seconds: float | None
-    glue_id: str | None
-    facts: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    cause: str | None = None
-    repaired_by: str | None = None
-    attempt: int = 1  # a resumed or retried step's later attempt
+from gluerelay.records import (
+    StepReport,
+    TransitionReport,
+    plain,
+    run_id_of,
+    state_transitions,
+    step_report,
+    transitions,
+)
 
 
 @dataclass
@@ -39,16 +30,6 @@ class TableReport:
     partition_keys: list[str]
     partitions: list[list[str]]
     location: str
-
-
-@dataclass
-class TransitionReport:
-    """A state the execution entered, when, and how long it stayed (billed as one transition)."""
-
-    state: str
-    type: str
-    entered_at: str
-    seconds: float | None
 
 
 @dataclass
@@ -94,54 +75,16 @@ class RunReport:
         return json.dumps(asdict(self), indent=2, default=str)
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    began = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    return round((datetime.fromisoformat(end.replace("Z", "+00:00")) - began).total_seconds(), 3)
-
-
-def state_transitions(history: list[dict[str, Any]]) -> int:
-    """Billed transitions: every state entered, plus every retried task attempt."""
-    entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
-    scheduled = sum(1 for e in history if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled"))
-    tasks = sum(1 for e in history if e["type"] == "TaskStateEntered")
-    return entered + max(0, scheduled - tasks)
-
-
-def transitions(history: list[dict[str, Any]]) -> list[TransitionReport]:
-    """The states the execution entered, in order, each with the time until it exited."""
-    entered: list[TransitionReport] = []
-    open_at: dict[str, tuple[int, datetime]] = {}
-    for event in history:
-        kind = event["type"]
-        if kind.endswith("StateEntered"):
-            name = event["stateEnteredEventDetails"]["name"]
-            open_at[name] = (len(entered), event["timestamp"])
-            entered.append(
-                TransitionReport(
-                    name, kind.removesuffix("StateEntered"), event["timestamp"].isoformat(), None
-                )
-            )
-        elif kind.endswith("StateExited"):
-            name = event["stateExitedEventDetails"]["name"]
-            if name in open_at:
-                index, at = open_at.pop(name)
-                entered[index].seconds = round((event["timestamp"] - at).total_seconds(), 3)
-    return entered
-
-
 def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
     """The run's report, with CloudWatch's alarms evaluated as of now."""
     cloud.cloudwatch.evaluate()
     sfn = cloud.client("stepfunctions")
     execution = sfn.describe_execution(executionArn=execution_arn)
-    # An execution's run: a resumed run's execution is named <run>-resume-<n>, its input names the run.
-    run_id = str(json.loads(execution.get("input") or "{}").get("run_id") or execution["name"])
+    run_id = run_id_of(execution)
     history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    plain = _run_items(cloud, run_id, settled=execution["status"] != "RUNNING")
-    run = next((i for i in plain if i["sk"] == "RUN"), {})
-    steps = [_step(i) for i in plain if str(i["sk"]).startswith("STEP#")]
+    items = _run_items(cloud, run_id, settled=execution["status"] != "RUNNING")
+    run = next((i for i in items if i["sk"] == "RUN"), {})
+    steps = [step_report(i) for i in items if str(i["sk"]).startswith("STEP#")]
     rows: dict[str, Any] = {}
     for step in steps:
         rows.update(step.facts.get("rows", {}))
@@ -206,31 +149,11 @@ def _run_items(cloud: LocalCloud, run_id: str, *, settled: bool, timeout: float 
             KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
         )["Items"]
-        plain = [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
-        closing = [i for i in plain if str(i["sk"]).startswith("STEP#") and i.get("status") == "COMPLETING"]
+        found = [plain(item) for item in items]
+        closing = [i for i in found if str(i["sk"]).startswith("STEP#") and i.get("status") == "COMPLETING"]
         if not settled or not closing or time.monotonic() > deadline:
-            return plain
+            return found
         time.sleep(0.05)
-
-
-def _step(item: dict[str, Any]) -> StepReport:
-    outcome = json.loads(item["outcome_json"]) if item.get("outcome_json") else {}
-    facts = outcome.get("facts") or {}
-    return StepReport(
-        step=str(item["step"]),
-        kind=str(item["kind"]),
-        resource=str(item["resource"]),
-        status=str(item["status"]),
-        opened_at=item.get("opened_at"),
-        closed_at=item.get("closed_at"),
-        seconds=_seconds(item.get("opened_at"), item.get("closed_at")),
-        glue_id=item.get("glue_run_id") or facts.get("crawl_id"),
-        facts=facts,
-        error=outcome.get("error"),
-        cause=outcome.get("cause"),
-        repaired_by=item.get("repaired_by"),
-        attempt=int(item.get("attempt", 1)),
-    )
 
 
 def _tables(cloud: LocalCloud) -> list[TableReport]:

@@ -118,12 +118,15 @@ def crawl_started_at(detail: CrawlerStateChange) -> datetime | None:
         return None
 
 
-def event_outcome(detail: CrawlerStateChange) -> Outcome:
+def event_outcome(detail: CrawlerStateChange, crawl: Crawl | None = None) -> Outcome:
+    """The outcome an event reports; `crawl` (ListCrawls' record of it, when found) adds its id."""
+    identity = {"crawl_id": crawl.crawl_id} if crawl is not None and crawl.crawl_id else {}
     if detail.state == "Succeeded":
         return Outcome(
             succeeded=True,
             facts={
                 "crawler": detail.crawler_name,
+                **identity,
                 "crawl_state": "SUCCEEDED",
                 "completed_on": detail.completion_date,
                 "duration_seconds": _number(detail.running_time_seconds),
@@ -142,7 +145,7 @@ def event_outcome(detail: CrawlerStateChange) -> Outcome:
         )
     return Outcome(
         succeeded=False,
-        facts={"crawler": detail.crawler_name, "crawl_state": "FAILED"},
+        facts={"crawler": detail.crawler_name, **identity, "crawl_state": "FAILED"},
         error="GlueCrawlFailed",
         cause=f"crawler {detail.crawler_name} failed: "
         f"{detail.error_message or detail.message or 'no message'}",

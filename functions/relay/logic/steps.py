@@ -85,7 +85,7 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
     else:
         # Raised, the event is retried by EventBridge; the sweeper repairs it if every retry loses too.
         raise ConditionFailedError(f"lease of crawler {detail.crawler_name} is contended; retry the event")
-    outcome = crawls.event_outcome(detail)
+    outcome = crawls.event_outcome(detail, crawl)
     completed = 0
     for ref in owners:
         step = plane.steps.get_step(ref)

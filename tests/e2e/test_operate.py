@@ -1,0 +1,177 @@
+"""The operator commands as an operator runs them: `gluerelay` in its own process, talking over the local
+cloud's endpoint to a stack with real runs in it (one succeeded, one failed, one still running)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gluerelay.local.cloud import CloudOptions, LocalCloud
+from gluerelay.local.runs import land, run_from_landing
+from tests.waiter import eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+CLI = str(Path(sys.executable).with_name("gluerelay"))
+
+
+@dataclass
+class Runs:
+    succeeded: str
+    failed: str
+    running: str
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    options = CloudOptions(
+        work_dir=tmp_path_factory.mktemp("operate"), parameters={"ArrivalBatchingWindowSeconds": "1"}
+    )
+    with LocalCloud(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def runs(cloud: LocalCloud) -> Runs:
+    [good] = run_from_landing(cloud, rows=300, seed=1)
+    cleanse = cloud.template.physical_name("CleanseCustomersJob")
+    cloud.glue.fail_jobs[cleanse] = "the warehouse was down (injected)"
+    [bad] = run_from_landing(cloud, rows=200, seed=2)
+    cloud.glue.fail_jobs.clear()
+    cloud.glue.hang_jobs.add(cloud.template.physical_name("ExtractCustomersJob"))
+    known = {e["executionArn"] for e in cloud.executions()}
+    land(cloud, rows=100, files=1, seed=3)
+    [running] = cloud.wait_for_new_executions(1, known)
+    assert (good.status, bad.status) == ("SUCCEEDED", "FAILED")
+    return Runs(good.run_id, bad.run_id, running["name"])
+
+
+def gluerelay(cloud: LocalCloud, *args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint or cloud.endpoint,
+        "AWS_DEFAULT_REGION": cloud.env.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "COLUMNS": "200",
+    }
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def as_json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_runs_list_shows_every_run_with_its_status_and_failing_step(cloud: LocalCloud, runs: Runs) -> None:
+    listed = {r["run_id"]: r for r in as_json(gluerelay(cloud, "runs", "list", "--local", "--json"))}
+    assert listed[runs.succeeded]["status"] == "SUCCEEDED" and listed[runs.succeeded]["seconds"] > 0
+    assert (listed[runs.failed]["status"], listed[runs.failed]["failed_step"]) == ("FAILED", "03-cleanse")
+    assert listed[runs.failed]["error"] == "GlueJobFailed"
+    assert listed[runs.running]["status"] == "RUNNING" and listed[runs.running]["ended_at"] is None
+    assert all(r["trigger"] == "s3" for r in listed.values())
+    failed_only = as_json(gluerelay(cloud, "runs", "list", "--local", "--status", "FAILED", "--json"))
+    assert [r["run_id"] for r in failed_only] == [runs.failed]
+    text = gluerelay(cloud, "runs", "list", "--local", "--since", "1h")
+    assert text.returncode == 0 and runs.failed in text.stdout and "03-cleanse (GlueJobFailed)" in text.stdout
+
+
+def test_runs_show_draws_the_steps_and_names_the_failure(
+    cloud: LocalCloud, runs: Runs, tmp_path: Path
+) -> None:
+    detail = as_json(gluerelay(cloud, "runs", "show", runs.succeeded, "--local", "--json"))
+    assert [s["status"] for s in detail["steps"]] == ["SUCCEEDED"] * 4
+    assert detail["steps"][0]["glue_id"].startswith("jr_")
+    assert (
+        detail["steps"][1]["glue_id"] and detail["steps"][1]["facts"]["crawl_id"]
+    )  # the crawl that served it
+    assert detail["rows"]["rows_read"] == 300
+    assert sum(detail["quarantined_by_reason"].values()) == detail["rows"]["rows_quarantined"]
+    assert any("cleansed_customers" in t for t in detail["tables"])
+    assert detail["state_transitions"] == 8
+
+    page, picture = tmp_path / "run.html", tmp_path / "run.png"
+    text = gluerelay(
+        cloud, "runs", "show", runs.failed, "--local", "--html", str(page), "--png", str(picture)
+    )
+    assert text.returncode == 0, text.stderr
+    assert "█" in text.stdout  # the timeline's bars
+    assert "03-cleanse: GlueJobFailed" in text.stdout
+    assert "the warehouse was down (injected)" in text.stdout
+    assert 'class="bar"' in page.read_text() and runs.failed in page.read_text()
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 5_000
+
+    running = as_json(gluerelay(cloud, "runs", "show", runs.running, "--local", "--json"))
+    assert [(s["step"], s["status"]) for s in running["steps"]] == [("01-extract", "OPEN")]
+
+
+def test_runs_cost_prices_glue_transitions_and_lambda_per_run_and_in_total(
+    cloud: LocalCloud, runs: Runs
+) -> None:
+    one = as_json(gluerelay(cloud, "runs", "cost", runs.succeeded, "--local", "--json"))
+    [cost] = one["runs"]
+    assert cost["job_runs"] == 2 and cost["job_dpu_hours"] > 0  # 2 workers, 1-minute minimum each
+    # Two crawls of seconds each, billed at the 10-minute minimum (DPUHour from ListCrawls)
+    assert len(cost["crawls"]) == 2 and not cost["crawl_dpu_estimated"]
+    assert cost["crawl_dpu_hours"] == pytest.approx(2 * 600 / 3600, rel=1e-3)
+    assert cost["state_transitions"] == 8
+    assert cost["lambda_invocations"] == 4 + 4 + 1  # start_step, on_glue_event per step, on_arrival
+    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 8 * 0.025 / 1000 + 9 * 0.2 / 1e6
+    assert one["total"]["usd"] == pytest.approx(expected, rel=1e-3)
+    everything = as_json(gluerelay(cloud, "runs", "cost", "--since", "1h", "--local", "--json"))
+    assert {c["run_id"] for c in everything["runs"]} == {runs.succeeded, runs.failed, runs.running}
+    assert everything["total"]["runs"] == 3
+    table = gluerelay(cloud, "runs", "cost", runs.failed, "--local")
+    assert table.returncode == 0 and runs.failed in table.stdout and "cost at AWS list prices" in table.stdout
+
+
+def test_start_by_hand_runs_the_named_objects(cloud: LocalCloud, runs: Runs) -> None:
+    cloud.glue.hang_jobs.clear()
+    bucket = cloud.output("DataBucketName")
+    described = cloud.client("stepfunctions").describe_execution(
+        executionArn=cloud.execution_arn(runs.succeeded)
+    )
+    key = json.loads(described["input"])["objects"][0].split("/", 3)[3]
+    started = as_json(gluerelay(cloud, "start", "--keys", key, "--local", "--json"))
+    assert started["run_id"].startswith("manual-") and started["objects"] == [f"s3://{bucket}/{key}"]
+    final = cloud.wait_for_execution(started["execution_arn"])
+    assert final["status"] == "SUCCEEDED"
+    record = eventually(
+        lambda: as_json(gluerelay(cloud, "runs", "show", started["run_id"], "--local", "--json")),
+        what="the manual run's detail",
+    )
+    assert record["run"]["trigger"] == "manual" and record["rows"]["rows_read"] == 300
+    plain = gluerelay(cloud, "start", "--keys", key, "--local")
+    assert plain.returncode == 0 and plain.stdout.strip().startswith("manual-")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("runs", "show", "no-such-run", "--local"), 1, "no run no-such-run in stack gluerelay-local"),
+        (("runs", "list", "--local", "--stack", "nope"), 1, "stack nope not found"),
+        (("start", "--local", "--keys", "landing/missing.csv"), 1, "no object s3://"),
+        (("start", "--local", "--source", "jdbc"), 1, "has no relational source"),
+        (("start", "--local"), 1, "--source s3 needs --keys"),
+        (("runs", "list", "--local", "--since", "yesterday"), 2, "a number and m, h, d or w"),
+        (("runs", "cost", "--local"), 2, "name one RUN or give --since"),
+    ],
+)
+def test_errors_name_the_problem_and_the_fix(
+    cloud: LocalCloud, runs: Runs, args: tuple[str, ...], code: int, message: str
+) -> None:
+    done = gluerelay(cloud, *args)
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert message in " ".join(done.stderr.split())
+
+
+def test_an_unreachable_endpoint_says_so(cloud: LocalCloud) -> None:
+    done = gluerelay(cloud, "runs", "list", "--local", endpoint="http://127.0.0.1:9")
+    assert done.returncode == 1 and "is `gluerelay local up` running?" in done.stderr
