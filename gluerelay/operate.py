@@ -55,6 +55,7 @@ class Target:
     endpoint_url: str | None = None
     _outputs: dict[str, str] | None = field(default=None, repr=False)
     _session: Any = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def where(self) -> str:
         return self.endpoint_url or f"region {self.region or self._region()}"
@@ -71,10 +72,14 @@ class Target:
         return self._session
 
     def client(self, service: str) -> Any:
-        try:
-            return self._boto_session().client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
-        except NoRegionError as e:
-            raise OperatorError("no AWS region: pass --region or set AWS_REGION") from e
+        if service not in self._clients:
+            try:
+                self._clients[service] = self._boto_session().client(
+                    service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
+                )
+            except NoRegionError as e:
+                raise OperatorError("no AWS region: pass --region or set AWS_REGION") from e
+        return self._clients[service]
 
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (ControlTableName, StateMachineArn, ...)."""
@@ -93,8 +98,9 @@ class Target:
             raise OperatorError(f"stack {self.stack} has no output {key}: is it a gluerelay stack?")
         return outputs[key]
 
-    def call(self, request: Any, *, missing: str | None = None) -> Any:
-        """Run one AWS request, turning what an operator can fix into an OperatorError."""
+    def call(self, request: Any, *, missing: str | None = None, conflict: str | None = None) -> Any:
+        """Run one AWS request, turning what an operator can fix into an OperatorError: `missing` is the
+        message for a resource that does not exist, `conflict` for one that already does."""
         try:
             return request()
         except NoCredentialsError as e:
@@ -111,11 +117,14 @@ class Target:
             code = e.response.get("Error", {}).get("Code", "")
             message = e.response.get("Error", {}).get("Message", "")
             if missing and (
-                code in {"ResourceNotFoundException", "ExecutionDoesNotExist"}
+                code in {"ResourceNotFoundException", "ExecutionDoesNotExist", "404", "NoSuchKey", "NotFound"}
                 or (code == "ValidationError" and "does not exist" in message)
             ):
                 raise OperatorError(missing) from e
-            raise
+            if conflict and code in {"ExecutionAlreadyExists", "ConditionalCheckFailedException"}:
+                raise OperatorError(conflict) from e
+            operation = e.operation_name or "the request"
+            raise OperatorError(f"AWS refused {operation} on {self.where()}: {code}: {message}") from e
 
 
 @dataclass(frozen=True)
@@ -176,16 +185,12 @@ def resume(target: Target, run_id: str) -> Resumed:
     state["resume_from"] = step
     name = f"{run_id}-resume-{int(run.get('resumes', 0)) + 1}"
     machine = target.output("StateMachineArn")
-    try:
-        started = target.call(
-            lambda: target.client("stepfunctions").start_execution(
-                stateMachineArn=machine, name=name, input=json.dumps(state)
-            )
-        )
-    except ClientError as e:
-        if e.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            raise OperatorError(f"run {run_id} is being resumed already (execution {name})") from e
-        raise
+    started = target.call(
+        lambda: target.client("stepfunctions").start_execution(
+            stateMachineArn=machine, name=name, input=json.dumps(state)
+        ),
+        conflict=f"run {run_id} is being resumed already (execution {name})",
+    )
     return Resumed(run_id, step, started["executionArn"], previous)
 
 
@@ -231,15 +236,24 @@ def list_runs(
     oldest = datetime.now(UTC) - since if since else None
     sfn = target.client("stepfunctions")
     counts: dict[str, int] = {}
-    for page in target.call(
-        lambda: list(sfn.get_paginator("list_executions").paginate(stateMachineArn=machine))
-    ):
-        for execution in page["executions"]:
+    # Page by page, newest first, only as far back as needed: a busy state machine has many executions.
+    # Without a status filter, twice the limit is enough (a resumed run has several executions).
+    request: dict[str, Any] = {"stateMachineArn": machine, "maxResults": 100}
+    while True:
+        page = target.call(lambda r=request: sfn.list_executions(**r))
+        executions = page["executions"]
+        for execution in executions:
             if oldest and execution["startDate"] < oldest:
                 break
             name = str(execution["name"])
             run = name.rsplit(RESUME_MARK, 1)[0] if RESUME_MARK in name else name
             counts[run] = counts.get(run, 0) + 1
+        done = (oldest and executions and executions[-1]["startDate"] < oldest) or (
+            status is None and len(counts) >= 2 * limit
+        )
+        if done or not page.get("nextToken"):
+            break
+        request = {**request, "nextToken": page["nextToken"]}
     records = _run_records(target, table, list(counts))
     runs = [_summary(records[run], counts[run]) for run in counts if run in records]
     runs = [r for r in runs if status is None or r.status == status.upper()]
@@ -331,13 +345,17 @@ def _executions_of(target: Target, run_id: str) -> list[str]:
     machine = target.output("StateMachineArn")
     base = machine.replace(":stateMachine:", ":execution:")
     sfn = target.client("stepfunctions")
-    arns = [f"{base}:{run_id}"]
-    for attempt in range(1, 100):
-        arn = f"{base}:{run_id}{RESUME_MARK}{attempt}"
+    arns = []
+    for attempt in range(100):
+        arn = f"{base}:{run_id}" + (f"{RESUME_MARK}{attempt}" if attempt else "")
         try:
             sfn.describe_execution(executionArn=arn)
-        except ClientError:
-            break
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                raise OperatorError(f"cannot read execution {arn}: {e}") from e
+            if attempt:  # resumes are numbered without gaps; the first may have expired (90 days)
+                break
+            continue
         arns.append(arn)
     return arns
 
@@ -346,12 +364,9 @@ def _histories(target: Target, run_id: str) -> list[list[dict[str, Any]]]:
     sfn = target.client("stepfunctions")
     histories = []
     for arn in _executions_of(target, run_id):
-        try:
-            pages = target.call(
-                lambda a=arn: list(sfn.get_paginator("get_execution_history").paginate(executionArn=a))
-            )
-        except ClientError:
-            continue  # a run started by hand outside the state machine's naming, or expired history
+        pages = target.call(
+            lambda a=arn: list(sfn.get_paginator("get_execution_history").paginate(executionArn=a))
+        )
         histories.append([event for page in pages for event in page["events"]])
     return histories
 
@@ -509,16 +524,14 @@ def run_cost(target: Target, run_id: str) -> RunCost:
     """What one run cost at list prices: every job run it started (all attempts, GetJobRuns), the crawls
     that completed its crawler steps (ListCrawls), its state transitions and its Lambda requests."""
     detail = run_detail(target, run_id)
-    glue = target.client("glue")
     job_seconds = 0.0
     job_runs = 0
     for output in ("ExtractJobName", "CleanseJobName"):
         job = target.output(output)
-        for page in target.call(lambda j=job: list(glue.get_paginator("get_job_runs").paginate(JobName=j))):
-            for run in page["JobRuns"]:
-                if run.get("Arguments", {}).get("--run_id") == run_id:
-                    job_runs += 1
-                    job_seconds += _job_dpu_seconds(run)
+        for run in _job_runs_since(target, job, detail.run.started_at):
+            if run.get("Arguments", {}).get("--run_id") == run_id:
+                job_runs += 1
+                job_seconds += _job_dpu_seconds(run)
     crawls, estimated = _crawls_of(target, detail.steps)
     crawl_hours = sum(crawls.values())
     # start_step once per step attempt (the history's Lambda tasks), on_glue_event once per finished step,
@@ -539,6 +552,22 @@ def run_cost(target: Target, run_id: str) -> RunCost:
         step_functions_usd=round(detail.state_transitions * PRICE_TRANSITION, 6),
         lambda_usd=round(invocations * PRICE_LAMBDA_REQUEST, 8),
     )
+
+
+def _job_runs_since(target: Target, job: str, started_at: str | None) -> list[dict[str, Any]]:
+    """The job's runs (GetJobRuns, newest first) back to the run's start: a long history is not read."""
+    since = datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else None
+    glue = target.client("glue")
+    found: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"JobName": job, "MaxResults": 200}
+    while True:
+        page = target.call(lambda r=request: glue.get_job_runs(**r))
+        runs = page.get("JobRuns", [])
+        found += runs
+        older = since is not None and any(r.get("StartedOn") and r["StartedOn"] < since for r in runs)
+        if older or not page.get("NextToken"):
+            return found
+        request = {**request, "NextToken": page["NextToken"]}
 
 
 def _crawls_of(target: Target, steps: list[StepReport]) -> tuple[dict[str, float], bool]:

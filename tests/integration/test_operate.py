@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from gluerelay.operate import OperatorError, Target, resume
@@ -85,3 +86,11 @@ def test_an_unreachable_endpoint_says_to_start_the_local_cloud(monkeypatch: pyte
         OperatorError, match=r"cannot reach http://127.0.0.1:9: is `gluerelay local up` running"
     ):
         target.outputs()
+
+
+def test_any_other_refusal_is_reported_in_aws_words() -> None:
+    def refused() -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "Query")
+
+    with pytest.raises(OperatorError, match="AWS refused Query on region us-east-1: AccessDeniedException"):
+        Target("ops", region=REGION).call(refused)
