@@ -349,7 +349,7 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
     as_json: JsonOption = False,
 ) -> None:
     """What runs cost at AWS list prices: Glue DPU-hours, state transitions, Lambda requests."""
-    from gluerelay.operate import list_runs, run_cost, total_cost
+    from gluerelay.operate import list_runs, run_costs, total_cost
     from gluerelay.views import costs_table
 
     if (run_id is None) == (since is None):
@@ -359,7 +359,7 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
     def costs() -> list[Any]:
         target = _target(stack, region, profile, local)
         runs = [run_id] if run_id else [r.run_id for r in list_runs(target, since=window, limit=10_000)]
-        return [run_cost(target, run) for run in runs]
+        return run_costs(target, runs)
 
     found = _operator_errors(costs)
     total = total_cost(found)

@@ -292,8 +292,9 @@ class RunDetail:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def run_detail(target: Target, run_id: str) -> RunDetail:
-    """Everything about one run: its record, its steps, its executions' histories, what it cataloged."""
+def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetail:
+    """Everything about one run: its record, its steps, its executions' histories, and (with `catalog`)
+    the tables holding its partitions, which take a GetPartitions call per table."""
     table = target.output("ControlTableName")
     dynamodb = target.client("dynamodb")
     items = [
@@ -328,7 +329,7 @@ def run_detail(target: Target, run_id: str) -> RunDetail:
         history_events=sum(len(events) for events in history),
         rows=rows,
         quarantined_by_reason=quarantined,
-        tables=_tables_of(target, run_id),
+        tables=_tables_of(target, run_id) if catalog else [],
         cause=record.get("cause"),
         lambda_tasks=sum(
             1
@@ -520,28 +521,45 @@ def _job_dpu_seconds(run: dict[str, Any]) -> float:
     return seconds * capacity
 
 
-def run_cost(target: Target, run_id: str) -> RunCost:
-    """What one run cost at list prices: every job run it started (all attempts, GetJobRuns), the crawls
-    that completed its crawler steps (ListCrawls), its state transitions and its Lambda requests."""
-    detail = run_detail(target, run_id)
-    job_seconds = 0.0
-    job_runs = 0
-    for output in ("ExtractJobName", "CleanseJobName"):
-        job = target.output(output)
-        for run in _job_runs_since(target, job, detail.run.started_at):
-            if run.get("Arguments", {}).get("--run_id") == run_id:
-                job_runs += 1
-                job_seconds += _job_dpu_seconds(run)
-    crawls, estimated = _crawls_of(target, detail.steps)
+def run_costs(target: Target, run_ids: list[str]) -> list[RunCost]:
+    """What runs cost at list prices: every job run they started (all attempts, GetJobRuns), the crawls
+    that completed their crawler steps (ListCrawls), their state transitions and their Lambda requests.
+
+    Each job's runs are read once for all the runs priced (back to the oldest run's start), and each
+    crawl once however many runs it served."""
+    details = [run_detail(target, run_id, catalog=False) for run_id in run_ids]
+    starts = [d.run.started_at for d in details if d.run.started_at]
+    oldest = min(starts) if starts and len(starts) == len(details) else None
+    job_runs = [
+        run
+        for output in ("ExtractJobName", "CleanseJobName")
+        for run in _job_runs_since(target, target.output(output), oldest)
+    ]
+    crawls = _CrawlPrices(target)
+    return [_run_cost(detail, job_runs, crawls) for detail in details]
+
+
+def _run_cost(detail: RunDetail, job_runs: list[dict[str, Any]], prices: _CrawlPrices) -> RunCost:
+    run_id = detail.run.run_id
+    mine = [run for run in job_runs if run.get("Arguments", {}).get("--run_id") == run_id]
+    job_hours = sum(_job_dpu_seconds(run) for run in mine) / 3600
+    crawls: dict[str, float] = {}
+    estimated = False
+    for step in detail.steps:
+        if step.kind == "crawler" and step.facts.get("completed_on"):
+            priced = prices.of(step)
+            if priced is not None:
+                crawl_id, hours, guessed = priced
+                crawls[crawl_id] = hours
+                estimated = estimated or guessed
     crawl_hours = sum(crawls.values())
     # start_step once per step attempt (the history's Lambda tasks), on_glue_event once per finished step,
     # on_arrival once for a landing (its batch's one invocation).
     finished = sum(1 for s in detail.steps if s.status in {"SUCCEEDED", "FAILED", "CLOSED"})
     invocations = detail.lambda_tasks + finished + (1 if detail.run.trigger == "s3" else 0)
-    job_hours = job_seconds / 3600
     return RunCost(
         run_id=run_id,
-        job_runs=job_runs,
+        job_runs=len(mine),
         job_dpu_hours=round(job_hours, 4),
         crawls=crawls,
         crawl_dpu_hours=round(crawl_hours, 4),
@@ -555,7 +573,7 @@ def run_cost(target: Target, run_id: str) -> RunCost:
 
 
 def _job_runs_since(target: Target, job: str, started_at: str | None) -> list[dict[str, Any]]:
-    """The job's runs (GetJobRuns, newest first) back to the run's start: a long history is not read."""
+    """The job's runs (GetJobRuns, newest first) back to `started_at`: a long history is not read."""
     since = datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else None
     glue = target.client("glue")
     found: list[dict[str, Any]] = []
@@ -570,34 +588,42 @@ def _job_runs_since(target: Target, job: str, started_at: str | None) -> list[di
         request = {**request, "NextToken": page["NextToken"]}
 
 
-def _crawls_of(target: Target, steps: list[StepReport]) -> tuple[dict[str, float], bool]:
-    """The crawls that completed the run's crawler steps (matched by their end, to the second), with
-    their DPU-hours."""
-    glue = target.client("glue")
-    found: dict[str, float] = {}
-    estimated = False
-    for step in steps:
-        ended = step.facts.get("completed_on")
-        if step.kind != "crawler" or not ended:
-            continue
-        second = datetime.fromisoformat(str(ended).replace("Z", "+00:00")).replace(microsecond=0)
-        crawls = target.call(lambda s=step: glue.list_crawls(CrawlerName=s.resource, MaxResults=100))[
-            "Crawls"
-        ]
-        for crawl in crawls:
-            end = crawl.get("EndTime")
-            if end is None or end.replace(microsecond=0) != second:
-                continue
-            minimum = CRAWL_MINIMUM_SECONDS / 3600  # at one DPU, the least a crawl is billed
-            if crawl.get("DPUHour") is not None:
-                found[str(crawl.get("CrawlId"))] = max(float(crawl["DPUHour"]), minimum)
-            else:
-                found[str(crawl.get("CrawlId"))] = max(
-                    (end - crawl["StartTime"]).total_seconds() / 3600, minimum
-                )
-                estimated = True
-            break
-    return found, estimated
+class _CrawlPrices:
+    """The DPU-hours of the crawl that served a crawler step, each crawl read from ListCrawls once."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def of(self, step: StepReport) -> tuple[str, float, bool] | None:
+        """(crawl id, billed DPU-hours, whether they are estimated), or None when Glue lists no such crawl."""
+        crawl_id = step.facts.get("crawl_id")
+        key = (step.resource, str(crawl_id or step.facts["completed_on"]))
+        if key not in self._seen:
+            self._seen[key] = self._find(step.resource, crawl_id, str(step.facts["completed_on"]))
+        crawl = self._seen[key]
+        if crawl is None:
+            return None
+        minimum = CRAWL_MINIMUM_SECONDS / 3600  # at one DPU, the least a crawl is billed
+        if crawl.get("DPUHour") is not None:
+            return str(crawl["CrawlId"]), max(float(crawl["DPUHour"]), minimum), False
+        ran = (crawl["EndTime"] - crawl["StartTime"]).total_seconds() / 3600
+        return str(crawl["CrawlId"]), max(ran, minimum), True
+
+    def _find(self, crawler: str, crawl_id: str | None, completed_on: str) -> dict[str, Any] | None:
+        glue = self._target.client("glue")
+        if crawl_id:  # recorded on the step by the event (or the sweeper) that completed it
+            filters = [{"FieldName": "CRAWL_ID", "FilterOperator": "EQ", "FieldValue": crawl_id}]
+            found = self._target.call(lambda: glue.list_crawls(CrawlerName=crawler, Filters=filters))[
+                "Crawls"
+            ]
+            return found[0] if found else None
+        # Steps completed before crawl ids were recorded: the crawl that ended in the step's second.
+        second = datetime.fromisoformat(completed_on.replace("Z", "+00:00")).replace(microsecond=0)
+        crawls = self._target.call(lambda: glue.list_crawls(CrawlerName=crawler, MaxResults=100))["Crawls"]
+        return next(
+            (c for c in crawls if c.get("EndTime") and c["EndTime"].replace(microsecond=0) == second), None
+        )
 
 
 @dataclass

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.cli_process import CLI
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CLI = str(Path(sys.executable).with_name("gluerelay"))
 
 
 def test_local_run_prints_the_cloud_and_the_run_as_json() -> None:

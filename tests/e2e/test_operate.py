@@ -4,9 +4,7 @@ cloud's endpoint to a stack with real runs in it (one succeeded, one failed, one
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +14,10 @@ import pytest
 
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.runs import land, run_from_landing
+from tests.e2e.cli_process import gluerelay
 from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CLI = str(Path(sys.executable).with_name("gluerelay"))
 
 
 @dataclass
@@ -51,18 +49,6 @@ def runs(cloud: LocalCloud) -> Runs:
     [running] = cloud.wait_for_new_executions(1, known)
     assert (good.status, bad.status) == ("SUCCEEDED", "FAILED")
     return Runs(good.run_id, bad.run_id, running["name"])
-
-
-def gluerelay(cloud: LocalCloud, *args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint or cloud.endpoint,
-        "AWS_DEFAULT_REGION": cloud.env.region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "COLUMNS": "200",
-    }
-    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def as_json(done: subprocess.CompletedProcess[str]) -> Any:

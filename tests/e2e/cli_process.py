@@ -1,0 +1,25 @@
+"""The `gluerelay` command as a user runs it: in its own process, against a local cloud's endpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gluerelay.local.cloud import LocalCloud
+
+CLI = str(Path(sys.executable).with_name("gluerelay"))
+
+
+def gluerelay(cloud: LocalCloud, *args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `gluerelay ARGS` with the environment `gluerelay local up` tells an operator to export."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint or cloud.endpoint,
+        "AWS_DEFAULT_REGION": cloud.env.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "COLUMNS": "200",  # tables as wide as their content
+    }
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
