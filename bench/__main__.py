@@ -1,8 +1,12 @@
 """`make bench`: measured side by side on this machine, written to bench/results/latest.json and BENCHMARKS.md.
 
-Sections (all by default; `--only` runs one and keeps the other's last results):
-- data plane (`bench.dataplane`): the Glue jobs against hand-written DuckDB SQL and a pyarrow copy;
-- local cloud (`bench.localcloud`): `make run`'s wall time and the callback hand-off latency.
+Sections (all by default; `--only S` runs the sections named and keeps the others' last results):
+- orchestration (`bench.orchestration`): callbacks against the classic polling workflow (transitions,
+  history events, Lambda requests, cost, hand-off), and the chart benchmarks-transitions.png;
+- local cloud (`bench.localcloud`): `make run`'s wall time by phase and the callback hand-off latency;
+- scale (`bench.scale`): bursts of 50 and 200 arrivals through the whole path;
+- data plane (`bench.dataplane`): the Glue jobs against hand-written DuckDB SQL and a pyarrow copy, at
+  100,000 and 1,000,000 rows, and on PySpark when Java is present.
 """
 
 from __future__ import annotations
@@ -12,16 +16,25 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import dataplane, localcloud
+from bench import dataplane, localcloud, orchestration, scale
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 REPORT = ROOT / "BENCHMARKS.md"
+CHART = ROOT / "benchmarks-transitions.png"
+SECTIONS = ("dataplane", "localcloud", "orchestration", "scale")
+KEYS = {
+    "dataplane": "data_plane",
+    "localcloud": "local_cloud",
+    "orchestration": "orchestration",
+    "scale": "scale",
+}
 VERSIONS = ("duckdb", "sqlframe", "sqlglot", "pyarrow", "moto", "aws-lambda-powertools")
 
 
@@ -33,8 +46,10 @@ def render(result: dict[str, Any]) -> str:
         "",
     ]
     for key, title, section in (
-        ("data_plane", "data plane", dataplane.render),
+        ("orchestration", "orchestration", lambda r: orchestration.render(r, CHART.name)),
         ("local_cloud", "local cloud", localcloud.render),
+        ("scale", "scale", scale.render),
+        ("data_plane", "data plane", dataplane.render),
     ):
         if key in result:
             measured = result[key]
@@ -67,30 +82,36 @@ def context() -> dict[str, Any]:
 def save(result: dict[str, Any]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if "orchestration" in result:
+        orchestration.chart(result["orchestration"], CHART)
     REPORT.write_text(render(result))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["dataplane", "localcloud"], help="run one section")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="data plane input rows")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run this section (repeatable)")
+    parser.add_argument(
+        "--rows", type=int, action="append", help="data plane input rows (repeatable; 100,000 and 1,000,000)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of each measurement")
     parser.add_argument("--run-rows", type=int, default=10_000, help="rows of the timed `make run`")
     parser.add_argument("--handoff-runs", type=int, default=20, help="runs whose hand-offs are timed")
     args = parser.parse_args()
-    if min(args.repeat, args.rows, args.run_rows, args.handoff_runs) < 1:
+    sizes = args.rows or [100_000, 1_000_000]
+    if min(args.repeat, *sizes, args.run_rows, args.handoff_runs) < 1:
         parser.error("--rows, --repeat, --run-rows and --handoff-runs must be at least 1")
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    result = {k: v for k, v in previous.items() if k in ("data_plane", "local_cloud")}
-    if args.only in (None, "dataplane"):
-        result["data_plane"] = {**context(), **dataplane.run(args.rows, args.repeat)}
-        save(result)  # a later section's failure keeps this one's figures
-    if args.only in (None, "localcloud"):
-        result["local_cloud"] = {
-            **context(),
-            **localcloud.run(args.run_rows, args.repeat, args.handoff_runs),
-        }
-        save(result)
+    result = {k: v for k, v in previous.items() if k in KEYS.values()}
+    measures: dict[str, Callable[[], dict[str, Any]]] = {
+        "orchestration": lambda: orchestration.run(args.repeat, args.handoff_runs // 2),
+        "localcloud": lambda: localcloud.run(args.run_rows, args.repeat, args.handoff_runs),
+        "scale": scale.run,
+        "dataplane": lambda: dataplane.run_sizes(sizes, args.repeat),
+    }
+    for section, measured in measures.items():
+        if args.only is None or section in args.only:
+            result[KEYS[section]] = {**context(), **measured()}
+            save(result)  # a later section's failure keeps the earlier sections' figures
     print(REPORT.read_text())
     return 0
 

@@ -7,6 +7,7 @@ interleaved within each repetition so load on the machine affects them alike; th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import statistics
@@ -24,6 +25,7 @@ WORK = ROOT / ".gluerelay" / "bench"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 REPORT = ROOT / "BENCHMARKS.md"
 INGEST_DATE = "2026-01-01"
+SPARK_ENV = {"ETL_ENGINE": "pyspark", "SPARK_LOCAL_IP": "127.0.0.1"}
 GOALS = {"job2_rows_per_second": 500_000, "job2_vs_duckdb_ratio": 2.0, "job2_peak_rss_mib": 1024}
 
 
@@ -72,6 +74,15 @@ def job_argv(job: str, arguments: dict[str, str]) -> list[str]:
     return argv
 
 
+def pyspark_available() -> str | None:
+    """Why PySpark parity cannot be measured here, or None when it can (Java and the spark extra)."""
+    if shutil.which("java") is None:
+        return "no Java on this machine"
+    if importlib.util.find_spec("pyspark") is None:
+        return "PySpark is not installed (make test-spark installs it)"
+    return None
+
+
 def run(rows: int, repeat: int) -> dict[str, Any]:
     shutil.rmtree(WORK / "bucket", ignore_errors=True)
     landed, raw = prepare(rows)
@@ -91,6 +102,17 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
             "quarantine_path": str(bucket / "quarantine" / "customers"),
         },
     )
+    # The same job 2 on PySpark 3.5 (the parity engine), into its own outputs.
+    spark_job2 = job_argv(
+        "cleanse_customers",
+        common
+        | {
+            "summary_path": str(bucket / "pyspark" / "summaries"),
+            "cleansed_path": str(bucket / "pyspark" / "cleansed" / "customers"),
+            "quarantine_path": str(bucket / "pyspark" / "quarantine" / "customers"),
+        },
+    )
+    spark_missing = pyspark_available()
     duck = [sys.executable, "-m", "bench.duckdb_cleanse", str(raw), str(WORK / "duckdb-out"), INGEST_DATE]
     arrow = [sys.executable, "-m", "bench.arrow_copy", str(raw), str(WORK / "arrow-out")]
     startup = [sys.executable, "-c", "from gluerelay.glue import engine; engine.session()"]
@@ -101,6 +123,10 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
         "arrow": Contender("pyarrow CSV → Parquet copy", "I/O floor, no transform", []),
         "startup": Contender("local engine start-up", "Python, imports, DuckDB and httpfs; no data", []),
     }
+    if spark_missing is None:
+        contenders["pyspark"] = Contender(
+            "job 2 cleanse_customers (PySpark 3.5, local[*])", "parity engine, same script", []
+        )
     for attempt in range(repeat):
         for key, argv in (
             ("job1", job1),
@@ -108,8 +134,9 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
             ("duckdb", duck),
             ("arrow", arrow),
             ("startup", startup),
+            *([("pyspark", spark_job2)] if spark_missing is None else []),
         ):
-            sample, printed = measure(argv)
+            sample, printed = measure(argv, SPARK_ENV if key == "pyspark" else None)
             contenders[key].samples.append(sample)
             if key == "duckdb":
                 reference_outcomes = json.loads(printed)
@@ -119,6 +146,19 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
             )
     summary = json.loads((bucket / "summaries" / "bench" / "cleanse_customers.json").read_text())
     same_work(summary, reference_outcomes)
+    parity: dict[str, Any] = {"measured": spark_missing is None, "why_not": spark_missing}
+    if spark_missing is None:
+        spark_summary = json.loads(
+            (bucket / "pyspark" / "summaries" / "bench" / "cleanse_customers.json").read_text()
+        )
+        figures_of = ("rows_read", "rows_written", "rows_quarantined", "duplicates_removed")
+        parity |= {
+            "same_counts": all(spark_summary[k] == summary[k] for k in figures_of),
+            "summary": {k: spark_summary[k] for k in figures_of},
+            "vs_sqlframe_ratio": round(
+                contenders["pyspark"].median_seconds / contenders["job2"].median_seconds, 2
+            ),
+        }
     # From the medians as recorded (3 decimals), so the report's tables agree with each other.
     job2_s, duck_s, arrow_s, startup_s = (
         round(contenders[k].median_seconds, 3) for k in ("job2", "duckdb", "arrow", "startup")
@@ -147,15 +187,38 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
             for k, c in contenders.items()
         },
         "figures": figures,
+        "pyspark_parity": parity,
         "goals": GOALS,
     }
 
 
+def run_sizes(sizes: list[int], repeat: int) -> dict[str, Any]:
+    return {"sizes": [run(rows, repeat) for rows in sizes]}
+
+
 def render(result: dict[str, Any]) -> list[str]:
+    lines = ["## Data plane: job 2 against the machine's floor", ""]
+    for size in result.get("sizes", [result]):  # results saved before 100k rows were measured: one size
+        lines += render_size(size)
+    return lines
+
+
+def pyspark_line(parity: dict[str, Any]) -> str:
+    if not parity["measured"]:
+        return f"PySpark parity: not measured ({parity['why_not']})."
+    same = "the same" if parity["same_counts"] else "DIFFERENT"
+    return (
+        f"PySpark parity: the same job 2 script on PySpark 3.5 (local[*], Java 17) took "
+        f"{parity['vs_sqlframe_ratio']}x the default engine's time and gave {same} row counts: "
+        f"{json.dumps(parity['summary'])}."
+    )
+
+
+def render_size(result: dict[str, Any]) -> list[str]:
     contenders, figures = result["contenders"], result["figures"]
     rows = int(figures["rows"])
     lines = [
-        "## Data plane: job 2 against the machine's floor",
+        f"### {rows:,} rows",
         "",
         f"Input: {rows:,} generated dirty customer rows (`gluerelay generate`, seed 1) as raw CSV. "
         f"Each figure is the median of {result['repeat']} runs, each a fresh process "
@@ -200,7 +263,9 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         f"Job 2's own summary for this input: {json.dumps(figures['job2_summary'])}.",
         "",
-        "### Reading the goals",
+        pyspark_line(result.get("pyspark_parity", {"measured": False, "why_not": "not measured then"})),
+        "",
+        "Reading the goals:",
         "",
         f"The same rules hand-written in DuckDB SQL run at {figures['duckdb_rows_per_second']:,} rows/s. "
         + (
@@ -208,7 +273,10 @@ def render(result: dict[str, Any]) -> list[str]:
             "(2 cores), not in the DataFrame layer, which adds "
             f"{(figures['job2_vs_duckdb_ratio'] - 1) * 100:.0f}%. "
             if figures["duckdb_rows_per_second"] < goals["job2_rows_per_second"]
-            else ""
+            and figures["job2_vs_duckdb_ratio"] <= goals["job2_vs_duckdb_ratio"]
+            else "At this size job 2's fixed costs dominate (process and engine start-up, sqlframe "
+            "building its SQL, the catalog and summary writes), which the hand-written SQL mostly skips; "
+            "the goals are set for 1,000,000 rows. "
         )
         + "Compared with the research prototype behind the goal, job 2 also trims every value with a "
         "whitespace regex, accepts three date formats, normalises phones to E.164 for 16 countries, gives "

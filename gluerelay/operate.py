@@ -428,8 +428,29 @@ def start_run(target: Target, *, source: str, keys: list[str], ingest_date: str 
 
     A manual run claims nothing: objects already processed by another run are processed again (that is
     what starting by hand is for: reprocessing after a fix)."""
-    day = ingest_date or datetime.now(UTC).date().isoformat()
     run_id = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    execution_input = run_input(target, run_id=run_id, source=source, keys=keys, ingest_date=ingest_date)
+    machine = target.output("StateMachineArn")
+    started = target.call(
+        lambda: target.client("stepfunctions").start_execution(
+            stateMachineArn=machine, name=run_id, input=json.dumps(execution_input)
+        )
+    )
+    return Started(run_id, started["executionArn"], source, execution_input["objects"])
+
+
+def run_input(
+    target: Target,
+    *,
+    run_id: str,
+    source: str,
+    keys: list[str],
+    ingest_date: str | None = None,
+    trigger: str = "manual",
+) -> dict[str, Any]:
+    """The execution input of a run over landed objects (its manifest written) or the relational source:
+    what on_arrival gives a run it starts."""
+    day = ingest_date or datetime.now(UTC).date().isoformat()
     extract: dict[str, str] = {"--ingest_date": day}
     uris: list[str] = []
     if source == "s3":
@@ -461,21 +482,14 @@ def start_run(target: Target, *, source: str, keys: list[str], ingest_date: str 
         extract |= {"--source": "jdbc", "--connection_name": connection}
     else:
         raise OperatorError(f"--source must be s3 or jdbc, not {source!r}")
-    execution_input = {
+    return {
         "run_id": run_id,
-        "trigger": "manual",
+        "trigger": trigger,
         "ingest_date": day,
         "objects": uris,
         "extract_arguments": extract,
         "cleanse_arguments": {"--ingest_date": day},
     }
-    machine = target.output("StateMachineArn")
-    started = target.call(
-        lambda: target.client("stepfunctions").start_execution(
-            stateMachineArn=machine, name=run_id, input=json.dumps(execution_input)
-        )
-    )
-    return Started(run_id, started["executionArn"], source, uris)
 
 
 # ------------------------------------------------------------------------------------------ cost

@@ -4,6 +4,11 @@ Schedules (EventBridge rate() rules) and CloudWatch's alarm evaluation run on th
 let an hour pass in a call (`cloud.clock.advance(3600)`): every schedule tick that falls due fires, in
 order, and alarms are evaluated at the new time. Without advancing, the clock follows the wall clock and a
 `rate(5 minutes)` rule fires every five real minutes, as `gluerelay local up` needs.
+
+A clock may also run faster than the wall clock (`rate`, clock seconds per real second): every wait that
+emulates AWS time (a Wait state, Glue's job start delay and minimum durations, schedules, timeouts) then
+passes `rate` times sooner, while code (handlers, Glue scripts) runs at its real speed. Benchmarks use it
+to emulate minute-long steps in seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
+CHECK_SECONDS = 0.25  # how soon a sleeper notices that the clock was advanced past its deadline
 
 
 @dataclass
@@ -32,14 +38,38 @@ class Clock:
     """Time for schedules and alarms, and the thread that runs what falls due."""
 
     offset: float = 0.0
+    rate: float = 1.0
     timers: list[_Timer] = field(default_factory=list)
     _wake: threading.Condition = field(default_factory=threading.Condition)
     _running: threading.Lock = field(default_factory=threading.Lock)
     _stop: bool = False
     _thread: threading.Thread | None = None
+    _origin: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError(f"the clock's rate must be positive, not {self.rate}")
 
     def now(self) -> float:
-        return time.time() + self.offset
+        real = time.time()
+        return self._origin + (real - self._origin) * self.rate + self.offset
+
+    def real_seconds(self, seconds: float) -> float:
+        """How long `seconds` of clock time take on the wall clock (without an advance)."""
+        return seconds / self.rate
+
+    def sleep(self, seconds: float, interrupt: threading.Event | None = None) -> bool:
+        """Wait `seconds` of clock time (cut short by `advance`); True when `interrupt` was set first."""
+        deadline = self.now() + seconds
+        while (left := deadline - self.now()) > 0:
+            step = min(self.real_seconds(left), CHECK_SECONDS)
+            if interrupt is not None:
+                if interrupt.wait(step):
+                    return True
+            else:
+                with self._wake:
+                    self._wake.wait(step)
+        return interrupt is not None and interrupt.is_set()
 
     def datetime(self) -> datetime:
         return datetime.fromtimestamp(self.now(), UTC)
@@ -98,7 +128,7 @@ class Clock:
                     return
                 wait = min((t.due for t in self.timers), default=self.now() + 1) - self.now()
                 if wait > 0:
-                    self._wake.wait(min(wait, 1.0))
+                    self._wake.wait(min(self.real_seconds(wait), 1.0))
                 if self._stop:
                     return
             self.run_due()

@@ -69,6 +69,8 @@ class CloudOptions:
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)  # Lambda waits ~1 and ~2 minutes; tests cannot
     # CloudWatch evaluates alarms every minute; locally every second of clock time (and on clock.advance).
     alarm_evaluation_seconds: float = 1.0
+    # Clock seconds per real second (see clock.Clock.rate): > 1 emulates long Glue runs and waits quickly.
+    clock_rate: float = 1.0
     work_dir: Path | None = None
 
 
@@ -106,7 +108,7 @@ class LocalCloud:
         self._clients_lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
         self.endpoint = ""
-        self.clock = Clock()
+        self.clock = Clock(rate=self.options.clock_rate)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,7 +129,7 @@ class LocalCloud:
         mock.start()
         self._undo.append(mock.stop)
         self._undo.append(patches.install())
-        self._undo.append(patches.use_clock(self.clock.now))
+        self._undo.append(patches.use_clock(self.clock.now, self.clock.rate))
         port = _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
@@ -155,6 +157,7 @@ class LocalCloud:
             s3=self.client("s3"),
             timing=self.options.timing,
             log_dir=self.work_dir / "glue-logs",
+            clock=self.clock,
         )
         self.glue.install()
         self._undo.append(self.glue.uninstall)
@@ -427,6 +430,32 @@ class LocalCloud:
                 on_failure=self._failure_destination(function, destination) if destination else None,
             )
         )
+
+    def add_function(
+        self, function: str, handler: str, code_dir: Path, *, role_arn: str, timeout_seconds: int = 30
+    ) -> str:
+        """A Lambda function from outside the template (benchmarks' baselines): created in moto and run by
+        the local Lambda runtime like the template's own. Returns its ARN."""
+        arn: str = self.client("lambda").create_function(
+            FunctionName=function,
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=timeout_seconds,
+        )["FunctionArn"]
+        self.lambdas.register(
+            FunctionSpec(
+                name=function,
+                arn=arn,
+                handler=handler,
+                code_dir=code_dir,
+                environment={},
+                timeout_seconds=float(timeout_seconds),
+                memory_mb=128,
+            )
+        )
+        return arn
 
     def _failure_destination(
         self, function: str, arn: str

@@ -27,6 +27,7 @@ from moto.glue import responses as glue_responses
 
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import run_job
+from gluerelay.local.clock import Clock
 
 Publish = Callable[[str, str, dict[str, Any]], None]  # (source, detail-type, detail)
 SAMPLE_BYTES = 1 << 20
@@ -38,6 +39,7 @@ class GlueTiming:
 
     job_start_delay_seconds: float = 0.0
     min_crawl_seconds: float = 0.0
+    min_job_seconds: float = 0.0  # a job run lasts at least this long, from its start (the delay excluded)
 
 
 @dataclass
@@ -75,6 +77,8 @@ class LocalGlue:
     s3: Any  # an in-process boto3 S3 client
     timing: GlueTiming = field(default_factory=GlueTiming)
     log_dir: Path | None = None
+    # The local cloud's clock: the timing knobs count on it (a fast clock emulates long runs quickly).
+    clock: Clock = field(default_factory=Clock)
     job_runs: list[JobRunRecord] = field(default_factory=list)
     crawls: list[CrawlRecord] = field(default_factory=list)
     # Test hooks: make a job or a crawl fail with a message of our choosing. A job's value is the message
@@ -204,12 +208,13 @@ class LocalGlue:
 
     def _run_job(self, job: Any, run: Any, record: JobRunRecord, backend: Any) -> None:
         stop = self._stops.setdefault(run.job_run_id, threading.Event())
-        if stop.wait(self.timing.job_start_delay_seconds):
+        if self.clock.sleep(self.timing.job_start_delay_seconds, stop):
             run.started_on = datetime.now(UTC)
             self._finish_job(job, run, record, "STOPPED", None)
             return
         run.status = record.state = "RUNNING"
         run.started_on = datetime.now(UTC)
+        running_since = self.clock.now()
         arguments = {**(job.default_arguments or {}), **(run.arguments or {})}
         arguments = {k: v for k, v in arguments.items() if not k.startswith(("--job-language", "--enable-"))}
         script = self._script(job)
@@ -236,6 +241,10 @@ class LocalGlue:
                 stop=stop,
             )
             state, error, log_path = result.state, result.error_message, result.log_path
+            if state == "SUCCEEDED" and self.clock.sleep(
+                self.timing.min_job_seconds - (self.clock.now() - running_since), stop
+            ):
+                state, error = "STOPPED", None
         self._finish_job(job, run, record, state, error, log_path=log_path)
 
     def _finish_job(
@@ -305,14 +314,14 @@ class LocalGlue:
         self._spawn(self._crawl, crawler, crawl, record, backend)
 
     def _crawl(self, crawler: Any, crawl: Any, record: CrawlRecord, backend: Any) -> None:
-        started = time.monotonic()
+        started = self.clock.now()
         error: str | None = self.fail_crawlers.get(crawler.name)
         if error is None:
             try:
                 self._catalog(crawler, record)
             except Exception as e:  # noqa: BLE001 - a crawl that cannot read its target fails, as Glue's does
                 error = f"{type(e).__name__}: {e}"
-        time.sleep(max(0.0, self.timing.min_crawl_seconds - (time.monotonic() - started)))
+        self.clock.sleep(self.timing.min_crawl_seconds - (self.clock.now() - started))
         crawl.end_time = datetime.now(UTC)
         crawl.error_message = error
         crawl.status = record.state = "FAILED" if error else "COMPLETED"

@@ -30,6 +30,11 @@ from moto.stepfunctions.parser.api import (
     TaskTimedOut,
 )
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue import (
+    StateTaskServiceGlue,
+)
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
@@ -41,6 +46,7 @@ _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
 # The time a state's TimeoutSeconds counts in: the running local cloud's clock (see `use_clock`).
 _now: Callable[[], float] = time.time
+_rate = 1.0  # the clock's seconds per real second
 CLOCK_POLL_SECONDS = 0.25  # how soon a timed-out task notices that the clock was moved past its deadline
 
 
@@ -140,7 +146,7 @@ class _ClockEvent(threading.Event):
         if timeout is None:
             return super().wait()
         deadline = _now() + timeout
-        while not super().wait(min(CLOCK_POLL_SECONDS, max(0.0, deadline - _now()))):
+        while not super().wait(min(CLOCK_POLL_SECONDS, max(0.0, deadline - _now()) / _rate)):
             if _now() >= deadline:
                 return False
         return True
@@ -157,14 +163,48 @@ def task_timeouts_follow_the_clock() -> None:
     _replace(execute_state, "threading", clocked)
 
 
-def use_clock(now: Callable[[], float]) -> Callable[[], None]:
-    """Count TimeoutSeconds on `now` (a local cloud's Clock.now) until the returned function is called."""
-    global _now  # noqa: PLW0603 - the process has one running local cloud
-    _now = now
+def waits_follow_the_clock() -> None:
+    """A Wait state waits on the local cloud's clock (`use_clock`): `clock.advance` ends it, and a clock
+    running faster than the wall clock shortens it alike.
+
+    moto: WaitFunction._wait_interval waits `Seconds` of real time on the execution's event.
+    """
+
+    def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        deadline = _now() + wait_seconds
+        while env.is_running() and (left := deadline - _now()) > 0:
+            env.program_state_event.wait(min(CLOCK_POLL_SECONDS, left / _rate))
+
+    _replace(WaitFunction, "_wait_interval", wait_interval)
+
+
+def glue_sync_tasks_run() -> None:
+    """`arn:aws:states:::glue:startJobRun.sync` runs the job and waits for its end, as on AWS.
+
+    moto: every glue .sync task fails with "'NoneType' object has no attribute 'interrupt_all'": the task's
+    clean-up interrupts its callback endpoint, which only services that also take .waitForTaskToken get.
+    The fix gives Glue tasks that endpoint too (a token nobody answers; the job run's end decides).
+    Left as is: in-process moto puts GetJobRun's datetimes in the task's result, which its DescribeExecution
+    cannot serialise (the polling baseline discards the result: ResultPath null).
+    """
+    original: Callable[[Any], None] = StateTaskServiceGlue.__init__
+
+    def init(self: Any) -> None:
+        original(self)
+        self._supported_integration_patterns = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+
+    _replace(StateTaskServiceGlue, "__init__", init)
+
+
+def use_clock(now: Callable[[], float], rate: float = 1.0) -> Callable[[], None]:
+    """Count TimeoutSeconds and Wait states on `now` (a local cloud's Clock.now, running `rate` clock
+    seconds per real second) until the returned function is called."""
+    global _now, _rate
+    _now, _rate = now, rate
 
     def restore() -> None:
-        global _now  # noqa: PLW0603
-        _now = time.time
+        global _now, _rate
+        _now, _rate = time.time, 1.0
 
     return restore
 
@@ -232,6 +272,8 @@ PATCHES: tuple[Callable[[], None], ...] = (
     dynamodb_conditional_writes_are_atomic,
     glue_runs_wait_for_the_local_runtime,
     task_timeouts_follow_the_clock,
+    waits_follow_the_clock,
+    glue_sync_tasks_run,
     quiet_the_interpreter,
 )
 

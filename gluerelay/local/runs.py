@@ -39,14 +39,18 @@ def run_from_landing(
 ) -> list[RunReport]:
     """Land files and follow every run they start (one per arrival batch) to its end."""
     known = {e["executionArn"] for e in cloud.executions()}
+    began = time.perf_counter()
     land(cloud, rows=rows, files=files, seed=seed)
+    cloud.timings["land"] = round(time.perf_counter() - began, 3)
     started = cloud.wait_for_new_executions(1, known, timeout=60)
     time.sleep(float(cloud.template.parameters.get("ArrivalBatchingWindowSeconds", "0")) + 0.5)
     started = [e for e in cloud.executions() if e["executionArn"] not in known] or started
     reports = []
     for execution in sorted(started, key=lambda e: e["startDate"]):
         cloud.wait_for_execution(execution["executionArn"], timeout)
+        began = time.perf_counter()
         reports.append(build(cloud, execution["executionArn"]))
+        cloud.timings["report"] = round(cloud.timings.get("report", 0) + time.perf_counter() - began, 3)
     return reports
 
 

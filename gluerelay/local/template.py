@@ -400,11 +400,15 @@ def state_machine_definition(template: Template, logical_id: str) -> str:
         text = str(template.resolve(props["DefinitionString"]))
     else:
         text = template.local_path(props["DefinitionS3Location"]).read_text()
-    substitutions = template.resolve(props.get("DefinitionSubstitutions", {}))
+    return substitute_definition(text, template.resolve(props.get("DefinitionSubstitutions", {})), logical_id)
+
+
+def substitute_definition(text: str, substitutions: dict[str, Any], name: str) -> str:
+    """An ASL definition with ${Key} substitutions applied (DefinitionSubstitutions), checked to be JSON."""
     for key, value in substitutions.items():
         text = text.replace("${" + key + "}", str(value))
     try:
         json.loads(text)
     except json.JSONDecodeError as e:
-        raise TemplateError(f"{logical_id}: the definition is not JSON after substitution: {e}") from e
+        raise TemplateError(f"{name}: the definition is not JSON after substitution: {e}") from e
     return text

@@ -26,7 +26,16 @@ def test_local_run_prints_the_cloud_and_the_run_as_json() -> None:
     cloud = document["local_cloud"]
     assert cloud["resources"] > 40
     assert cloud["endpoint"].startswith("http://127.0.0.1:")
-    assert set(cloud["seconds"]) == {"imports", "template", "services", "deploy", "runs", "stop"}
+    assert set(cloud["seconds"]) == {
+        "imports",
+        "template",
+        "services",
+        "deploy",
+        "land",
+        "report",
+        "runs",
+        "stop",
+    }
     [run] = document["runs"]
     assert run["status"] == "SUCCEEDED"
     assert run["rows"]["rows_read"] == 400

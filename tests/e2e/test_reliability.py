@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from gluerelay.local.audit import Figures, account
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.report import RunReport, build
 from gluerelay.local.runs import land
-from tests.e2e.chaos import Figures, Row, account, row
+from tests.e2e.chaos import Row, row
 from tests.e2e.cli_process import gluerelay
 from tests.waiter import eventually
 

@@ -183,14 +183,19 @@ def status_after_moving_the_clock_past_the_timeout(sfn: Any) -> str:
     try:
         arn, _ = waiting_execution(sfn, timeout_seconds=7200)
         offset[0] = 7201.0  # two hours later, on the local cloud's clock
-        deadline = time.monotonic() + 10 * patches.CLOCK_POLL_SECONDS + 2
-        while (status := str(sfn.describe_execution(executionArn=arn)["status"])) == "RUNNING":
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        return status
+        return status_after(sfn, arn, 10 * patches.CLOCK_POLL_SECONDS + 2)
     finally:
         restore()
+
+
+def status_after(sfn: Any, arn: str, seconds: float) -> str:
+    """The execution's status once it ended, or RUNNING when it still runs after `seconds` (real time)."""
+    deadline = time.monotonic() + seconds
+    while (status := str(sfn.describe_execution(executionArn=arn)["status"])) == "RUNNING":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return status
 
 
 def test_a_task_timeout_counts_on_the_local_clock(sfn: Any) -> None:
@@ -200,6 +205,59 @@ def test_a_task_timeout_counts_on_the_local_clock(sfn: Any) -> None:
     arn, token = waiting_execution(sfn, timeout_seconds=7200)
     sfn.send_task_success(taskToken=token, output="{}")  # an answer in time still ends the wait at once
     assert finished(sfn, arn)["status"] == "SUCCEEDED"
+
+
+def status_of_a_minute_wait_on_a_fast_clock(sfn: Any) -> str:
+    """A Wait state of 60 s, on a clock that runs 200 times faster than the wall clock (0.3 s)."""
+    origin = time.time()
+    restore = patches.use_clock(lambda: origin + (time.time() - origin) * 200, 200)
+    try:
+        definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 60, "End": True}}}
+        machine = sfn.create_state_machine(
+            name=f"m{time.monotonic_ns()}",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+        return status_after(sfn, sfn.start_execution(stateMachineArn=machine)["executionArn"], 3)
+    finally:
+        restore()
+
+
+def test_a_wait_state_counts_on_the_local_clock(sfn: Any) -> None:
+    assert status_of_a_minute_wait_on_a_fast_clock(sfn) == "RUNNING"  # moto waits a real minute
+    patches.install()
+    assert status_of_a_minute_wait_on_a_fast_clock(sfn) == "SUCCEEDED"
+
+
+def status_of_a_glue_sync_task(sfn: Any) -> str:
+    """A state machine that runs a Glue job by startJobRun.sync (moto's own Glue finishes it at once)."""
+    glue = boto3.client("glue", region_name=REGION)
+    job = f"j{time.monotonic_ns()}"
+    glue.create_job(Name=job, Role="arn:aws:iam::123456789012:role/glue", Command={"Name": "glueetl"})
+    definition = {
+        "StartAt": "Job",
+        "States": {
+            "Job": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::glue:startJobRun.sync",
+                "Parameters": {"JobName": job},
+                "ResultPath": None,  # moto's DescribeExecution cannot serialise GetJobRun's datetimes
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    return str(finished(sfn, sfn.start_execution(stateMachineArn=machine)["executionArn"])["status"])
+
+
+def test_a_glue_sync_task_waits_for_the_job_and_succeeds(sfn: Any) -> None:
+    assert status_of_a_glue_sync_task(sfn) == "FAILED"  # 'NoneType' object has no attribute 'interrupt_all'
+    patches.glue_sync_tasks_run()  # alone: install() also hands job runs to the local Glue runtime
+    assert status_of_a_glue_sync_task(sfn) == "SUCCEEDED"
 
 
 def test_the_interpreter_stops_logging_handled_failures_at_error(sfn: Any) -> None:
