@@ -91,6 +91,7 @@ def deploy_polling(cloud: LocalCloud) -> str:
             f"polling_functions.{name.replace('-', '_')}",
             POLLING,
             role_arn=role,
+            timeout_seconds=30,
         )
         for name in ("start-crawler", "crawler-state")
     }
@@ -116,11 +117,22 @@ def _stamp(value: Any) -> float:
     return float(value.timestamp())
 
 
-def run_once(  # noqa: PLR0917 - one run's whole description
-    cloud: LocalCloud, workflow: str, machine: str, key: str, name: str, step_seconds: int
+def target_of(cloud: LocalCloud) -> Target:
+    """The local cloud as operator commands see it (its stack's outputs, over its endpoint)."""
+    return Target(stack=cloud.env.stack, region=cloud.env.region, endpoint_url=cloud.endpoint)
+
+
+def run_once(
+    cloud: LocalCloud,
+    workflow: str,
+    *,
+    target: Target,
+    machine: str,
+    key: str,
+    name: str,
+    step_seconds: int,
 ) -> Run:
     sfn = cloud.client("stepfunctions")
-    target = Target(stack=cloud.env.stack, region=cloud.env.region, endpoint_url=cloud.endpoint)
     execution_input = run_input(target, run_id=name, source="s3", keys=[key], trigger="bench")
     if workflow == "polling":  # .sync passes the arguments as given: the run id goes in with them
         for arguments in ("extract_arguments", "cleanse_arguments"):
@@ -199,11 +211,20 @@ def at_duration(step_seconds: int, repeat: int) -> list[Run]:
     with LocalCloud(options) as cloud:
         machines = {"callbacks": cloud.output("StateMachineArn"), "polling": deploy_polling(cloud)}
         key = put_source(cloud)
+        target = target_of(cloud)
         # The first run of each workflow starts cold (every function's first invocation): not counted.
         for index in range(repeat + 1):
             for workflow in WORKFLOWS:
                 name = f"bench-{workflow}-{step_seconds}s-{index}"
-                run = run_once(cloud, workflow, machines[workflow], key, name, step_seconds)
+                run = run_once(
+                    cloud,
+                    workflow,
+                    target=target,
+                    machine=machines[workflow],
+                    key=key,
+                    name=name,
+                    step_seconds=step_seconds,
+                )
                 print(
                     f"[{step_seconds:>2} s steps, {index}/{repeat}] {workflow:9s} {run.transitions:4d} "
                     f"transitions, {run.lambda_requests:3d} Lambda requests, {run.clock_seconds:7.1f} clock s"
@@ -329,9 +350,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def crawler_step(table: dict[str, dict[str, dict[str, float]]]) -> float:
-    """Transitions of one polled crawler step at 60 s: its start, then three per poll (half the run's)."""
-    return 1 + 3 * table["polling"]["60"]["polls"] / 2
+def crawler_step(summary: dict[str, Any]) -> float:
+    """Transitions of one polled crawler step at 60 s: its start, then its polls (half the run's)."""
+    per_poll = float(summary["per_poll"]["transitions"])
+    polls = float(summary["by_duration"]["polling"]["60"]["polls"])
+    return 1 + per_poll * polls / 2
 
 
 def render(result: dict[str, Any], chart_name: str) -> list[str]:
@@ -388,7 +411,7 @@ def render(result: dict[str, Any], chart_name: str) -> list[str]:
         "run; the callbacks row is the 60 s run's, since callbacks do not depend on duration. "
         "Per run, both workflows share the transitions that do not wait (the `.sync` jobs cost polling one "
         "transition each, as a callback step does); the difference is all in the crawler steps: at 60 s a "
-        f"polled crawler step costs {crawler_step(table):g} transitions against the callback step's 1.",
+        f"polled crawler step costs {crawler_step(summary):g} transitions against the callback step's 1.",
         "",
         "Hand-off at 1 s steps, real milliseconds from the moment Glue finished a step to the workflow's "
         "next step entered:",

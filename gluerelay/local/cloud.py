@@ -129,7 +129,7 @@ class LocalCloud:
         mock.start()
         self._undo.append(mock.stop)
         self._undo.append(patches.install())
-        self._undo.append(patches.use_clock(self.clock.now, self.clock.rate))
+        self._undo.append(patches.use_clock(self.clock))
         port = _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
@@ -397,17 +397,6 @@ class LocalCloud:
 
     def _create_lambda_function(self, name: str, p: dict[str, Any]) -> None:
         function = self.template.physical_name(name)
-        environment = {k: str(v) for k, v in p.get("Environment", {}).get("Variables", {}).items()}
-        self.client("lambda").create_function(
-            FunctionName=function,
-            Runtime=p.get("Runtime", "python3.11"),
-            Role=p["Role"],
-            Handler=p["Handler"],
-            Code={"ZipFile": _placeholder_zip()},
-            Timeout=int(p.get("Timeout", 3)),
-            MemorySize=int(p.get("MemorySize", 128)),
-            Environment={"Variables": environment},
-        )
         invoke_config = next(
             (
                 self.template.properties(n)
@@ -417,32 +406,44 @@ class LocalCloud:
             {},
         )
         destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        self.lambdas.register(
-            FunctionSpec(
-                name=function,
-                arn=self.template.arn(name),
-                handler=p["Handler"],
-                code_dir=self.template.local_path(p["Code"]["S3Key"]),
-                environment=environment,
-                timeout_seconds=float(p.get("Timeout", 3)),
-                memory_mb=int(p.get("MemorySize", 128)),
-                max_async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
-                on_failure=self._failure_destination(function, destination) if destination else None,
-            )
+        self.add_function(
+            function,
+            p["Handler"],
+            self.template.local_path(p["Code"]["S3Key"]),
+            role_arn=p["Role"],
+            runtime=p.get("Runtime", "python3.11"),
+            timeout_seconds=int(p.get("Timeout", 3)),
+            memory_mb=int(p.get("MemorySize", 128)),
+            environment={k: str(v) for k, v in p.get("Environment", {}).get("Variables", {}).items()},
+            max_async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure=self._failure_destination(function, destination) if destination else None,
         )
 
     def add_function(
-        self, function: str, handler: str, code_dir: Path, *, role_arn: str, timeout_seconds: int = 30
+        self,
+        function: str,
+        handler: str,
+        code_dir: Path,
+        *,
+        role_arn: str,
+        runtime: str = "python3.11",
+        timeout_seconds: int = 3,
+        memory_mb: int = 128,
+        environment: dict[str, str] | None = None,
+        max_async_retries: int = 2,
+        on_failure: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> str:
-        """A Lambda function from outside the template (benchmarks' baselines): created in moto and run by
-        the local Lambda runtime like the template's own. Returns its ARN."""
+        """A Lambda function: created in moto, run by the local Lambda runtime from `code_dir`. The
+        template's functions come here, and so can others (the benchmarks' baseline). Returns its ARN."""
         arn: str = self.client("lambda").create_function(
             FunctionName=function,
-            Runtime="python3.11",
+            Runtime=runtime,
             Role=role_arn,
             Handler=handler,
             Code={"ZipFile": _placeholder_zip()},
             Timeout=timeout_seconds,
+            MemorySize=memory_mb,
+            Environment={"Variables": environment or {}},
         )["FunctionArn"]
         self.lambdas.register(
             FunctionSpec(
@@ -450,9 +451,11 @@ class LocalCloud:
                 arn=arn,
                 handler=handler,
                 code_dir=code_dir,
-                environment={},
+                environment=environment or {},
                 timeout_seconds=float(timeout_seconds),
-                memory_mb=128,
+                memory_mb=memory_mb,
+                max_async_retries=max_async_retries,
+                on_failure=on_failure,
             )
         )
         return arn

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 import types
 import uuid
 from collections.abc import Callable
@@ -42,12 +41,12 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
+from gluerelay.local.clock import CHECK_SECONDS, Clock
+
 _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
-# The time a state's TimeoutSeconds counts in: the running local cloud's clock (see `use_clock`).
-_now: Callable[[], float] = time.time
-_rate = 1.0  # the clock's seconds per real second
-CLOCK_POLL_SECONDS = 0.25  # how soon a timed-out task notices that the clock was moved past its deadline
+# The time TimeoutSeconds and Wait states count in: the running local cloud's clock (see `use_clock`).
+_clock = Clock()
 
 
 def _replace(owner: Any, name: str, new: Any) -> None:
@@ -145,9 +144,9 @@ class _ClockEvent(threading.Event):
     def wait(self, timeout: float | None = None) -> bool:
         if timeout is None:
             return super().wait()
-        deadline = _now() + timeout
-        while not super().wait(min(CLOCK_POLL_SECONDS, max(0.0, deadline - _now()) / _rate)):
-            if _now() >= deadline:
+        deadline = _clock.now() + timeout
+        while not super().wait(min(CHECK_SECONDS, _clock.real_seconds(max(0.0, deadline - _clock.now())))):
+            if _clock.now() >= deadline:
                 return False
         return True
 
@@ -171,9 +170,9 @@ def waits_follow_the_clock() -> None:
     """
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-        deadline = _now() + wait_seconds
-        while env.is_running() and (left := deadline - _now()) > 0:
-            env.program_state_event.wait(min(CLOCK_POLL_SECONDS, left / _rate))
+        deadline = _clock.now() + wait_seconds
+        while env.is_running() and (left := deadline - _clock.now()) > 0:
+            _clock.sleep(left, env.program_state_event)
 
     _replace(WaitFunction, "_wait_interval", wait_interval)
 
@@ -196,15 +195,15 @@ def glue_sync_tasks_run() -> None:
     _replace(StateTaskServiceGlue, "__init__", init)
 
 
-def use_clock(now: Callable[[], float], rate: float = 1.0) -> Callable[[], None]:
-    """Count TimeoutSeconds and Wait states on `now` (a local cloud's Clock.now, running `rate` clock
-    seconds per real second) until the returned function is called."""
-    global _now, _rate
-    _now, _rate = now, rate
+def use_clock(clock: Clock) -> Callable[[], None]:
+    """Count TimeoutSeconds and Wait states on `clock` (a local cloud's) until the returned function is
+    called."""
+    global _clock  # noqa: PLW0603 - the process has one running local cloud
+    _clock = clock
 
     def restore() -> None:
-        global _now, _rate
-        _now, _rate = time.time, 1.0
+        global _clock  # noqa: PLW0603
+        _clock = Clock()
 
     return restore
 

@@ -35,9 +35,24 @@ def test_polling_pays_per_poll_and_callbacks_pay_per_step(fast_cloud: LocalCloud
     machine = orchestration.deploy_polling(fast_cloud)
     key = orchestration.put_source(fast_cloud)
 
-    polled = orchestration.run_once(fast_cloud, "polling", machine, key, "polled", STEP_SECONDS)
+    target = orchestration.target_of(fast_cloud)
+    polled = orchestration.run_once(
+        fast_cloud,
+        "polling",
+        target=target,
+        machine=machine,
+        key=key,
+        name="polled",
+        step_seconds=STEP_SECONDS,
+    )
     ours = orchestration.run_once(
-        fast_cloud, "callbacks", fast_cloud.output("StateMachineArn"), key, "called-back", STEP_SECONDS
+        fast_cloud,
+        "callbacks",
+        target=target,
+        machine=fast_cloud.output("StateMachineArn"),
+        key=key,
+        name="called-back",
+        step_seconds=STEP_SECONDS,
     )
 
     # Four steps of at least 10 clock seconds each, in far less real time.

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from gluerelay.local import patches
+from gluerelay.local.clock import CHECK_SECONDS, Clock
 from tests.waiter import finished, next_token, waiter_definition
 
 pytestmark = pytest.mark.integration
@@ -178,12 +179,12 @@ def test_an_execution_being_started_reads_running(sfn: Any) -> None:
 
 
 def status_after_moving_the_clock_past_the_timeout(sfn: Any) -> str:
-    offset = [0.0]
-    restore = patches.use_clock(lambda: time.time() + offset[0])
+    clock = Clock()
+    restore = patches.use_clock(clock)
     try:
         arn, _ = waiting_execution(sfn, timeout_seconds=7200)
-        offset[0] = 7201.0  # two hours later, on the local cloud's clock
-        return status_after(sfn, arn, 10 * patches.CLOCK_POLL_SECONDS + 2)
+        clock.advance(7201)  # two hours later, on the local cloud's clock
+        return status_after(sfn, arn, 10 * CHECK_SECONDS + 2)
     finally:
         restore()
 
@@ -209,8 +210,7 @@ def test_a_task_timeout_counts_on_the_local_clock(sfn: Any) -> None:
 
 def status_of_a_minute_wait_on_a_fast_clock(sfn: Any) -> str:
     """A Wait state of 60 s, on a clock that runs 200 times faster than the wall clock (0.3 s)."""
-    origin = time.time()
-    restore = patches.use_clock(lambda: origin + (time.time() - origin) * 200, 200)
+    restore = patches.use_clock(Clock(rate=200))
     try:
         definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 60, "End": True}}}
         machine = sfn.create_state_machine(
