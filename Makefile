@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
-CODE := gluerelay glue bench tests functions
+CODE := gluerelay glue bench tests functions examples
 # aws-sam-cli and checkov each live in their own venv: their pins clash with the project's and each other's.
 TOOLS := .venv-tools
 SAM := $(TOOLS)/sam/bin/sam
@@ -39,14 +39,19 @@ help: ## List the targets
 install: $(STAMP) ## Create .venv with the pinned dependencies
 
 .PHONY: run
-run: $(STAMP) ## The pipeline end to end in the local cloud (ROWS=10000 SOURCE=s3|jdbc FILES=1)
-	$(BIN)/gluerelay local run --rows $${ROWS:-10000} --source $${SOURCE:-s3} --files $${FILES:-1}
+run: $(STAMP) ## A pipeline end to end in the local cloud (PIPELINE=customers|orders ROWS=10000 SOURCE=s3|jdbc FILES=1)
+	$(BIN)/gluerelay local run --pipeline $${PIPELINE:-customers} --rows $${ROWS:-10000} --source $${SOURCE:-s3} --files $${FILES:-1}
 
 .PHONY: lint
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy, and the pipelines' compiled files current
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/gluerelay pipelines validate
+
+.PHONY: pipelines
+pipelines: $(STAMP) ## Compile pipelines/*.yaml (state machines, the functions' catalog, schema, README reference)
+	$(BIN)/gluerelay pipelines compile
 
 .PHONY: format
 format: $(STAMP) ## Format and autofix with ruff

@@ -4,7 +4,8 @@ Sections (all by default; `--only S` runs the sections named and keeps the other
 - orchestration (`bench.orchestration`): callbacks against the classic polling workflow (transitions,
   history events, Lambda requests, cost, hand-off), and the chart benchmarks-transitions.png;
 - local cloud (`bench.localcloud`): `make run`'s wall time by phase and the callback hand-off latency;
-- scale (`bench.scale`): bursts of 50 and 200 arrivals through the whole path;
+- scale (`bench.scale`): bursts of 50 and 200 arrivals, and 300 across three pipelines, through the whole
+  path;
 - data plane (`bench.dataplane`): the Glue jobs against hand-written DuckDB SQL and a pyarrow copy, at
   100,000 and 1,000,000 rows, and on PySpark when Java is present.
 """

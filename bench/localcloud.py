@@ -51,14 +51,13 @@ def make_run(rows: int, repeat: int) -> dict[str, Any]:
         sample, printed = measure(argv)
         document = json.loads(printed)
         [report] = document["runs"]
-        if report["status"] != "SUCCEEDED":
-            raise RuntimeError(
-                f"local run {report['run_id']} ended {report['status']}: {report.get('cause')}"
-            )
+        run = report["run"]
+        if run["status"] != "SUCCEEDED":
+            raise RuntimeError(f"local run {run['run_id']} ended {run['status']}: {report.get('cause')}")
         samples.append(
             {
                 "seconds": round(sample.seconds, 3),
-                "run_seconds": report["seconds"],
+                "run_seconds": run["seconds"],
                 "steps": {s["step"]: s["seconds"] for s in report["steps"]},
                 "phases": document["local_cloud"]["seconds"],
                 "peak_rss_mib": round(sample.peak_rss_mib),
@@ -66,7 +65,7 @@ def make_run(rows: int, repeat: int) -> dict[str, Any]:
         )
         print(
             f"[{attempt + 1}/{repeat}] make run {sample.seconds:6.2f}s "
-            f"(the run itself {report['seconds']:.2f}s)",
+            f"(the run itself {run['seconds']:.2f}s)",
             flush=True,
         )
     return {

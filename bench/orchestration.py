@@ -21,15 +21,19 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from relay.contract import ExecutionInput, Trigger, resolve_params, s3_uri, summary_key
 
 from bench.measure import goal_table, percentile
 from gluerelay import datagen
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.glue import CrawlRecord, GlueTiming, JobRunRecord
 from gluerelay.local.template import substitute_definition
-from gluerelay.operate import PRICE_LAMBDA_REQUEST, PRICE_TRANSITION, Target, run_input
+from gluerelay.operate import PRICE_LAMBDA_REQUEST, PRICE_TRANSITION, Target, write_manifest
+from gluerelay.pipelines.project import Project
 from gluerelay.records import state_transitions
 
 POLLING = Path(__file__).resolve().parent / "polling"
@@ -43,9 +47,9 @@ WORKFLOWS = ("callbacks", "polling")
 # The state each workflow enters once Glue finished a step, in the order the four steps finish.
 NEXT_STATES = {
     "callbacks": (
-        "Catalog the raw customers",
-        "Cleanse customers",
-        "Catalog the cleansed customers",
+        "crawl_raw",
+        "cleanse",
+        "crawl_cleansed",
         "Record the run as succeeded",
     ),
     "polling": ("Start the raw crawler", "Cleanse customers", "Start the cleansed crawler", "Done"),
@@ -95,11 +99,12 @@ def deploy_polling(cloud: LocalCloud) -> str:
         )
         for name in ("start-crawler", "crawler-state")
     }
+    names = cloud.template.physical_name
     substitutions = {
-        "ExtractJobName": cloud.output("ExtractJobName"),
-        "CleanseJobName": cloud.output("CleanseJobName"),
-        "RawCrawlerName": cloud.output("RawCrawlerName"),
-        "CleansedCrawlerName": cloud.output("CleansedCrawlerName"),
+        "ExtractJobName": names("ExtractCustomersJob"),
+        "CleanseJobName": names("CleanseCustomersJob"),
+        "RawCrawlerName": names("RawCustomersCrawler"),
+        "CleansedCrawlerName": names("CleansedCustomersCrawler"),
         "StartCrawlerFunctionArn": arns["start-crawler"],
         "CrawlerStateFunctionArn": arns["crawler-state"],
         "PollSeconds": POLL_SECONDS,
@@ -122,6 +127,30 @@ def target_of(cloud: LocalCloud) -> Target:
     return Target(stack=cloud.env.stack, region=cloud.env.region, endpoint_url=cloud.endpoint)
 
 
+def bench_input(cloud: LocalCloud, target: Target, workflow: str, name: str, key: str) -> dict[str, Any]:
+    """The run's input: gluerelay's execution input; or, for the baseline, the job arguments its .sync tasks
+    pass as given (the run id and summary locations in them)."""
+    manifest = write_manifest(target, name, "customers", [key])
+    day = datetime.now(UTC).date().isoformat()
+    if workflow == "callbacks":
+        params = resolve_params(Project().pipeline("customers").params, {})
+        run = ExecutionInput(
+            run_id=name, trigger=Trigger.MANUAL, ingest_date=day, manifest_uri=manifest, params=params
+        )
+        return run.model_dump(mode="json")
+    bucket = cloud.output("DataBucketName")
+    common = {"--run_id": name, "--ingest_date": day}
+    return {
+        "extract_arguments": common
+        | {
+            "--source": "s3",
+            "--manifest_uri": manifest,
+            "--summary_uri": s3_uri(bucket, summary_key(name, "extract")),
+        },
+        "cleanse_arguments": common | {"--summary_uri": s3_uri(bucket, summary_key(name, "cleanse"))},
+    }
+
+
 def run_once(
     cloud: LocalCloud,
     workflow: str,
@@ -133,10 +162,7 @@ def run_once(
     step_seconds: int,
 ) -> Run:
     sfn = cloud.client("stepfunctions")
-    execution_input = run_input(target, run_id=name, source="s3", keys=[key], trigger="bench")
-    if workflow == "polling":  # .sync passes the arguments as given: the run id goes in with them
-        for arguments in ("extract_arguments", "cleanse_arguments"):
-            execution_input[arguments]["--run_id"] = name
+    execution_input = bench_input(cloud, target, workflow, name, key)
     functions = (
         {f"{cloud.env.stack}-polling-start-crawler", f"{cloud.env.stack}-polling-crawler-state"}
         if workflow == "polling"
@@ -193,7 +219,7 @@ def run_once(
 
 def put_source(cloud: LocalCloud) -> str:
     """The object every run reads, put outside landing/ so that no arrival starts a run of its own."""
-    key = "bench/customers.csv"
+    key = "landing/bench/customers.csv"  # under no pipeline's prefix: these runs are started by hand
     source = cloud.work_dir / "customers.csv"
     datagen.write(source, datagen.generate_rows(ROWS, seed=3), "csv")
     cloud.client("s3").put_object(Bucket=cloud.output("DataBucketName"), Key=key, Body=source.read_bytes())
@@ -209,7 +235,7 @@ def at_duration(step_seconds: int, repeat: int) -> list[Run]:
     )
     runs: list[Run] = []
     with LocalCloud(options) as cloud:
-        machines = {"callbacks": cloud.output("StateMachineArn"), "polling": deploy_polling(cloud)}
+        machines = {"callbacks": cloud.state_machine_arn("customers"), "polling": deploy_polling(cloud)}
         key = put_source(cloud)
         target = target_of(cloud)
         # The first run of each workflow starts cold (every function's first invocation): not counted.
@@ -401,7 +427,7 @@ def render(result: dict[str, Any], chart_name: str) -> list[str]:
         f"![transitions per run against step duration]({chart_name})",
         "",
         "Cost counts Step Functions Standard transitions ($0.025 per 1,000) and Lambda requests ($0.20 per "
-        "million), AWS list prices (DESIGN.md §7); Glue's own cost is the same for both workflows and is "
+        "million), AWS us-east-1 list prices; Glue's own cost is the same for both workflows and is "
         "left out (`gluerelay runs cost` prices it). Transitions are counted from each execution's history "
         "as AWS bills them (every state entered, plus retried task attempts). "
         f"One poll costs {per_poll['transitions']:g} transitions, {per_poll['history_events']:g} history "

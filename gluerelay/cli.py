@@ -26,6 +26,10 @@ local_app = typer.Typer(
     help="The local cloud: template.yaml on emulated AWS, on this machine.", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
+pipelines_app = typer.Typer(
+    help="The pipeline files (pipelines/*.yaml): list, validate, show, compile.", no_args_is_help=True
+)
+app.add_typer(pipelines_app, name="pipelines")
 runs_app = typer.Typer(
     help="Operate a deployed pipeline's runs (on AWS with --stack, or a local cloud with --local).",
     no_args_is_help=True,
@@ -99,6 +103,9 @@ def _print_job(result: JobRunResult) -> None:
 
 @local_app.command("run")
 def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
+    pipeline: Annotated[
+        str, typer.Option(help="The pipeline whose sample data lands (customers, orders)")
+    ] = "customers",
     rows: Annotated[int, typer.Option(min=0, help="Rows of generated source data")] = 10_000,
     source: Annotated[
         str, typer.Option(help="s3 (export files land in the bucket) or jdbc (a database table)")
@@ -128,6 +135,18 @@ def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
         raise typer.BadParameter("choose s3 or jdbc", param_hint="--source")
     if jdbc_url and source != "jdbc":
         raise typer.BadParameter("--jdbc-url needs --source jdbc", param_hint="--jdbc-url")
+    if source == "jdbc" and pipeline != "customers":
+        raise typer.BadParameter(
+            "--source jdbc is the customers pipeline's relational source", param_hint="--source"
+        )
+    from gluerelay.local.runs import SAMPLES
+
+    if pipeline not in SAMPLES:
+        raise typer.BadParameter(
+            f"no sample data for {pipeline!r} (there is for {', '.join(SAMPLES)}); land your own files "
+            "through `gluerelay local up`",
+            param_hint="--pipeline",
+        )
     options = CloudOptions(timing=GlueTiming(job_start_delay, min_crawl_seconds))
     with LocalCloud(options) as cloud:
         if not as_json:
@@ -140,7 +159,7 @@ def local_run(  # noqa: PLR0917 - Typer maps each parameter to an option
         if source == "jdbc":
             reports = [run_from_database(cloud, rows=rows, seed=seed, jdbc_url=jdbc_url)]
         else:
-            reports = run_from_landing(cloud, rows=rows, files=files, seed=seed)
+            reports = run_from_landing(cloud, rows=rows, files=files, seed=seed, pipeline=pipeline)
         timings |= cloud.timings | {"runs": round(time.perf_counter() - began, 3)}
         began = time.perf_counter()
         summary = {
@@ -190,7 +209,11 @@ def local_up(
         typer.echo("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
         for key, value in sorted(cloud.outputs.items()):
             typer.echo(f"  {key:<28} {value}")
-        typer.echo(f"  start a run:  aws s3 cp customers.csv s3://{bucket}/landing/customers.csv")
+        typer.echo(f"  pipelines: {', '.join(cloud.pipelines)}; land a file under a prefix to start a run:")
+        for name in cloud.pipelines:
+            s3 = cloud.project.pipeline(name).triggers.s3
+            if s3 is not None:
+                typer.echo(f"    aws s3 cp {name}.csv s3://{bucket}/{s3.prefix}{name}.csv")
         console.print("Ctrl-C (or SIGTERM) stops it.")
         signal.signal(signal.SIGTERM, _interrupt)
         try:
@@ -274,10 +297,17 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+PipelineOption = Annotated[
+    str | None, typer.Option(help="Only this pipeline's runs (default: every pipeline)")
+]
+
+
 @runs_app.command("list")
 def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
+    pipeline: PipelineOption = None,
     status: Annotated[
-        str | None, typer.Option(help="Only runs with this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT")
+        str | None,
+        typer.Option(help="Only runs with this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED"),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only runs started within this long: 30m, 12h, 2d, 1w")
@@ -295,7 +325,13 @@ def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
 
     window = _since(since)
     runs = _operator_errors(
-        lambda: list_runs(_target(stack, region, profile, local), status=status, since=window, limit=limit)
+        lambda: list_runs(
+            _target(stack, region, profile, local),
+            pipeline=pipeline,
+            status=status,
+            since=window,
+            limit=limit,
+        )
     )
     if as_json:
         _print_json([dataclasses.asdict(r) for r in runs])
@@ -339,6 +375,7 @@ def runs_show(  # noqa: PLR0917 - Typer maps each parameter to an option
 @runs_app.command("cost")
 def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
     run_id: Annotated[str | None, typer.Argument(metavar="[RUN]", help="One run (or use --since)")] = None,
+    pipeline: PipelineOption = None,
     since: Annotated[
         str | None, typer.Option(help="Every run started within this long: 30m, 12h, 2d")
     ] = None,
@@ -358,7 +395,11 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
 
     def costs() -> list[Any]:
         target = _target(stack, region, profile, local)
-        runs = [run_id] if run_id else [r.run_id for r in list_runs(target, since=window, limit=10_000)]
+        runs = (
+            [run_id]
+            if run_id
+            else [r.run_id for r in list_runs(target, pipeline=pipeline, since=window, limit=10_000)]
+        )
         return run_costs(target, runs)
 
     found = _operator_errors(costs)
@@ -371,26 +412,38 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
 
 @app.command("start")
 def start(  # noqa: PLR0917 - Typer maps each parameter to an option
-    source: Annotated[
-        str, typer.Option(help="s3 (landed objects, --keys) or jdbc (the relational source)")
-    ] = "s3",
+    pipeline: Annotated[
+        str, typer.Option(help="The pipeline to run (gluerelay pipelines list)")
+    ] = "customers",
     keys: Annotated[
-        str | None, typer.Option(help="Comma-separated keys of landed objects (landing/...) for --source s3")
+        str | None, typer.Option(help="Comma-separated keys of landed objects (landing/...) the run reads")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="A run parameter, name=value (repeat for more)", metavar="NAME=VALUE"),
     ] = None,
     ingest_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, UTC)")] = None,
+    project: ProjectOption = None,
     stack: StackOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
     local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Start a run by hand; prints its run id."""
+    """Start a run by hand; prints its run id. Parameters are checked against the pipeline file first."""
     from gluerelay.operate import start_run
 
+    given: dict[str, str] = {}
+    for item in param or []:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise typer.BadParameter(f"{item!r}: write NAME=VALUE", param_hint="--param")
+        given[name] = value
     names = [k.strip() for k in (keys or "").split(",") if k.strip()]
+    spec = _pipeline_errors(lambda: _project(project).pipeline(pipeline))
     started = _operator_errors(
         lambda: start_run(
-            _target(stack, region, profile, local), source=source, keys=names, ingest_date=ingest_date
+            _target(stack, region, profile, local), spec, keys=names, params=given, ingest_date=ingest_date
         )
     )
     if as_json:
@@ -401,6 +454,125 @@ def start(  # noqa: PLR0917 - Typer maps each parameter to an option
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+ProjectOption = Annotated[
+    Path | None, typer.Option(help="The project folder (template.yaml, pipelines/); default: this checkout")
+]
+
+
+def _project(root: Path | None) -> Any:
+    from gluerelay.pipelines.project import ROOT, Project
+
+    return Project(root.resolve() if root else ROOT)
+
+
+def _pipeline_errors(action: Any) -> Any:
+    """Run a pipelines command; a PipelineError prints every problem (file: field: problem) and exits 1."""
+    from gluerelay.local.template import TemplateError
+    from gluerelay.pipelines.model import PipelineError
+
+    try:
+        return action()
+    except PipelineError as e:
+        for problem in e.problems:
+            err_console.print(f"[bold red]error[/]: {problem}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from e
+    except TemplateError as e:
+        err_console.print(f"[bold red]error[/]: {e}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from e
+
+
+@pipelines_app.command("list")
+def pipelines_list(project: ProjectOption = None, as_json: JsonOption = False) -> None:
+    """Every pipeline: how its runs start, its steps and parameters."""
+    from gluerelay.pipelines.render import describe
+
+    found = _pipeline_errors(lambda: _project(project).pipelines)
+    if as_json:
+        _print_json(
+            {
+                name: pipeline.model_dump(mode="json", exclude_defaults=True)
+                for name, pipeline in found.items()
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} pipelines", title_justify="left")
+    for column in ("pipeline", "starts on", "steps", "params"):
+        table.add_column(column)
+    for name, pipeline in sorted(found.items()):
+        triggers = pipeline.triggers
+        starts = [f"{triggers.s3.prefix}" for _ in [0] if triggers.s3] + [
+            s.expression for s in triggers.schedules
+        ]
+        if triggers.manual:
+            starts.append("gluerelay start")
+        table.add_row(
+            f"[bold]{name}[/]\n[dim]{pipeline.description}[/]" if pipeline.description else name,
+            "\n".join(starts),
+            "\n".join(f"{step_id}: {describe(step)}" for step_id, step in pipeline.steps.items()),
+            ", ".join(pipeline.params) or "-",
+        )
+    console.print(table)
+
+
+@pipelines_app.command("validate")
+def pipelines_validate(project: ProjectOption = None) -> None:
+    """Check every pipeline file (alone, against the others and template.yaml) and the compiled files."""
+    found = _project(project)
+    pipelines = _pipeline_errors(lambda: found.pipelines)
+    stale = _pipeline_errors(found.stale)
+    if stale:
+        for path in stale:
+            err_console.print(f"[bold red]stale[/]: {path} (run: gluerelay pipelines compile)")
+        raise typer.Exit(1)
+    console.print(
+        f"{len(pipelines)} pipelines valid ({', '.join(sorted(pipelines))}); compiled files current"
+    )
+
+
+@pipelines_app.command("compile")
+def pipelines_compile(
+    project: ProjectOption = None,
+    check: Annotated[bool, typer.Option("--check", help="Only report stale files (exit 1 if any)")] = False,
+) -> None:
+    """Write each pipeline's state machine, the functions' catalog, the JSON Schema, the README reference."""
+    found = _project(project)
+    if check:
+        pipelines_validate(project)
+        return
+    written = _pipeline_errors(found.write)
+    for path in written:
+        console.print(f"wrote {path}")
+    unused = found.unused_definitions()
+    for path in unused:
+        err_console.print(f"[yellow]unused[/]: {path} belongs to no pipeline: delete it")
+    if not written:
+        console.print("compiled files current")
+
+
+@pipelines_app.command("show")
+def pipelines_show(
+    name: Annotated[str, typer.Argument(metavar="PIPELINE", help="The pipeline's name")],
+    png: Annotated[Path | None, typer.Option(help="Also draw the graph into this PNG file")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the graph as an HTML page to this file")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """One pipeline as Step Functions runs it: steps in order, what runs at once, what each needs."""
+    from gluerelay.pipelines import render
+
+    pipeline = _pipeline_errors(lambda: _project(project).pipeline(name))
+    console.print(render.tree(pipeline))
+    if png is not None:
+        render.write_png(pipeline, png)
+        console.print(f"graph drawn to {png}")
+    if html is not None:
+        html.write_text(render.page(pipeline), encoding="utf-8")
+        console.print(f"graph written to {html}")
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ failure an operator can meet is an `OperatorError` whose message says how to fix
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,29 @@ from botocore.exceptions import (
     NoRegionError,
     ProfileNotFound,
 )
+from pydantic import ValidationError
+from relay.contract import (
+    LANDING_PREFIX,
+    RUN_ID_ARG,
+    STEP_SK_PREFIX,
+    ExecutionInput,
+    LandedObject,
+    Manifest,
+    RunRecord,
+    RunStatus,
+    Trigger,
+    manifest_key,
+    manual_run_id,
+    pipeline_of_state_machine,
+    resolve_params,
+    resume_execution_name,
+    run_id_of_execution,
+    run_key,
+    run_pk,
+    s3_uri,
+)
 
+from gluerelay.pipelines.model import Pipeline
 from gluerelay.records import (
     StepReport,
     TransitionReport,
@@ -34,11 +55,9 @@ from gluerelay.records import (
     transitions,
 )
 
-RESUMABLE = ("FAILED", "TIMED_OUT")
+RESUMABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED)
 # An operator waits at a terminal: a few quick retries, then say what is wrong.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
-# What the failure path adds to the run's state; a resumed run starts from the state before it.
-FAILURE_KEYS = ("failure", "failed", "record_failure", "resume_from")
 
 
 class OperatorError(Exception):
@@ -98,6 +117,33 @@ class Target:
             raise OperatorError(f"stack {self.stack} has no output {key}: is it a gluerelay stack?")
         return outputs[key]
 
+    def state_machine_arn(self, pipeline: str) -> str:
+        return self.output("StateMachineArnPrefix") + pipeline
+
+    def pipelines(self) -> list[str]:
+        """The stack's pipelines: its state machines named <stack>_<pipeline> (ListStateMachines)."""
+        prefix = self.output("StateMachineArnPrefix")
+        sfn = self.client("stepfunctions")
+        pages = self.call(lambda: list(sfn.get_paginator("list_state_machines").paginate()))
+        return sorted(
+            name
+            for page in pages
+            for machine in page["stateMachines"]
+            if machine["stateMachineArn"].startswith(prefix)
+            and (name := pipeline_of_state_machine(self.stack, machine["name"])) is not None
+        )
+
+    def pipeline_names(self, pipeline: str | None) -> list[str]:
+        """`pipeline` checked against the stack's, or all of them."""
+        found = self.pipelines()
+        if pipeline is None:
+            return found
+        if pipeline not in found:
+            raise OperatorError(
+                f"stack {self.stack} has no pipeline {pipeline} (pipelines: {', '.join(found) or 'none'})"
+            )
+        return [pipeline]
+
     def call(self, request: Any, *, missing: str | None = None, conflict: str | None = None) -> Any:
         """Run one AWS request, turning what an operator can fix into an OperatorError: `missing` is the
         message for a resource that does not exist, `conflict` for one that already does."""
@@ -135,73 +181,57 @@ class Resumed:
     previous_execution_arn: str
 
 
-def run_record(target: Target, run_id: str) -> dict[str, Any]:
-    """The run's record in the control table (plain values), or an OperatorError naming the run."""
+def run_record(target: Target, run_id: str) -> RunRecord:
+    """The run's record in the control table, or an OperatorError naming the run."""
     table = target.output("ControlTableName")
     item = target.call(
         lambda: target.client("dynamodb").get_item(
-            TableName=table, Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}}, ConsistentRead=True
+            TableName=table, Key={k: {"S": v} for k, v in run_key(run_id).items()}, ConsistentRead=True
         )
     ).get("Item")
     if not item:
-        raise OperatorError(f"no run {run_id} in stack {target.stack} (table {table})")
-    return {key: next(iter(value.values())) for key, value in item.items()}
-
-
-def failed_state(target: Target, execution_arn: str) -> dict[str, Any]:
-    """The run's state as the failed execution entered its Fail state: its input plus the outputs of
-    the steps that succeeded."""
-    sfn = target.client("stepfunctions")
-    pages = sfn.get_paginator("get_execution_history").paginate(
-        executionArn=execution_arn, reverseOrder=True, includeExecutionData=True
-    )
-    for page in target.call(lambda: list(pages), missing=f"execution {execution_arn} no longer exists"):
-        for event in page["events"]:
-            if event["type"] == "FailStateEntered":
-                state: dict[str, Any] = json.loads(event["stateEnteredEventDetails"]["input"])
-                return state
-    raise OperatorError(f"execution {execution_arn} did not end in a Fail state: nothing to resume from")
+        raise OperatorError(
+            f"no run {run_id} in stack {target.stack} (table {table}): see gluerelay runs list"
+        )
+    return RunRecord.from_item(plain(item))
 
 
 def resume(target: Target, run_id: str) -> Resumed:
-    """Start the run again at its failed step, with the outputs of the steps that succeeded: a new
-    execution of the same run (same run id, same data partitions), named <run>-resume-<n>.
+    """Start the run again: a new execution of its pipeline with the run's own input (same run id, same
+    data partitions), named <run>-resume-<n>. Its steps that succeeded are answered at once by start_step
+    (not run again); the others, in every branch, run again.
 
-    RedriveExecution cannot do this here: the workflow catches a step's failure to record it, so the
-    execution fails in its Fail state, which is where a redrive would restart.
+    RedriveExecution cannot do this: the workflow catches a step's failure to record it, so the execution
+    fails in its own Fail state, which is where a redrive would restart.
     """
     run = run_record(target, run_id)
-    status = run.get("status")
-    if status not in RESUMABLE:
+    if run.status not in RESUMABLE:
         raise OperatorError(
-            f"run {run_id} is {status}: only a FAILED or TIMED_OUT run can be resumed"
-            + (" (wait for it to end)" if status == "RUNNING" else "")
+            f"run {run_id} is {run.status.value}: only a FAILED, TIMED_OUT or ABORTED run can be resumed"
+            + (" (wait for it to end)" if run.status is RunStatus.RUNNING else "")
         )
-    step = run.get("failed_step")
-    previous = run.get("execution_arn")
-    if not step or not previous:
-        raise OperatorError(f"run {run_id} has no failed step or execution recorded: start it again instead")
-    state = {k: v for k, v in failed_state(target, previous).items() if k not in FAILURE_KEYS}
-    state["resume_from"] = step
-    name = f"{run_id}-resume-{int(run.get('resumes', 0)) + 1}"
-    machine = target.output("StateMachineArn")
+    try:
+        execution_input = run.execution_input()
+    except ValueError as e:
+        raise OperatorError(f"run {run_id} has no recorded input: start it again instead") from e
+    name = resume_execution_name(run_id, run.executions)
+    machine = target.state_machine_arn(run.pipeline)
     started = target.call(
         lambda: target.client("stepfunctions").start_execution(
-            stateMachineArn=machine, name=name, input=json.dumps(state)
+            stateMachineArn=machine, name=name, input=execution_input.to_json()
         ),
         conflict=f"run {run_id} is being resumed already (execution {name})",
     )
-    return Resumed(run_id, step, started["executionArn"], previous)
+    return Resumed(run_id, run.failed_step or "-", started["executionArn"], run.execution_arn or "-")
 
 
 # ------------------------------------------------------------------------------------------ reading runs
-
-RESUME_MARK = "-resume-"
 
 
 @dataclass
 class RunSummary:
     run_id: str
+    pipeline: str
     status: str
     trigger: str | None
     started_at: str | None
@@ -212,68 +242,85 @@ class RunSummary:
     executions: int
 
 
-def _summary(record: dict[str, Any], executions: int) -> RunSummary:
+def _summary(record: RunRecord) -> RunSummary:
     return RunSummary(
-        run_id=str(record["run_id"]),
-        status=str(record.get("status", "UNKNOWN")),
-        trigger=record.get("trigger"),
-        started_at=record.get("started_at"),
-        ended_at=record.get("ended_at"),
-        seconds=seconds_between(record.get("started_at"), record.get("ended_at")),
-        failed_step=record.get("failed_step"),
-        error=record.get("error"),
-        executions=executions,
+        run_id=record.run_id,
+        pipeline=record.pipeline,
+        status=record.status.value,
+        trigger=record.trigger.value if record.trigger else None,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        seconds=seconds_between(record.started_at, record.ended_at),
+        failed_step=record.failed_step,
+        error=record.error,
+        executions=record.executions,
     )
 
 
 def list_runs(
-    target: Target, *, status: str | None = None, since: timedelta | None = None, limit: int = 50
+    target: Target,
+    *,
+    pipeline: str | None = None,
+    status: str | None = None,
+    since: timedelta | None = None,
+    limit: int = 50,
 ) -> list[RunSummary]:
-    """The most recent runs, newest first: the state machine's executions (ListExecutions, newest first)
-    grouped by run, each described by its run record (BatchGetItem)."""
-    machine = target.output("StateMachineArn")
+    """The most recent runs of every pipeline (or one), newest first: each pipeline's executions
+    (ListExecutions, newest first) grouped by run, each described by its run record (BatchGetItem)."""
     table = target.output("ControlTableName")
     oldest = datetime.now(UTC) - since if since else None
     sfn = target.client("stepfunctions")
-    counts: dict[str, int] = {}
-    # Page by page, newest first, only as far back as needed: a busy state machine has many executions.
-    # Without a status filter, twice the limit is enough (a resumed run has several executions).
-    request: dict[str, Any] = {"stateMachineArn": machine, "maxResults": 100}
-    while True:
-        page = target.call(lambda r=request: sfn.list_executions(**r))
-        executions = page["executions"]
-        for execution in executions:
-            if oldest and execution["startDate"] < oldest:
+    runs: set[str] = set()
+    for name in target.pipeline_names(pipeline):
+        # Page by page, newest first, only as far back as needed: a busy state machine has many executions.
+        request: dict[str, Any] = {"stateMachineArn": target.state_machine_arn(name), "maxResults": 100}
+        found: set[str] = set()
+        while True:
+            page = target.call(lambda r=request: sfn.list_executions(**r))
+            executions = page["executions"]
+            for execution in executions:
+                if oldest and execution["startDate"] < oldest:
+                    break
+                found.add(run_id_of_execution(str(execution["name"])))
+            done = (oldest and executions and executions[-1]["startDate"] < oldest) or (
+                status is None and len(found) >= limit
+            )
+            if done or not page.get("nextToken"):
                 break
-            name = str(execution["name"])
-            run = name.rsplit(RESUME_MARK, 1)[0] if RESUME_MARK in name else name
-            counts[run] = counts.get(run, 0) + 1
-        done = (oldest and executions and executions[-1]["startDate"] < oldest) or (
-            status is None and len(counts) >= 2 * limit
-        )
-        if done or not page.get("nextToken"):
-            break
-        request = {**request, "nextToken": page["nextToken"]}
-    records = _run_records(target, table, list(counts))
-    runs = [_summary(records[run], counts[run]) for run in counts if run in records]
-    runs = [r for r in runs if status is None or r.status == status.upper()]
-    runs.sort(key=lambda r: r.started_at or "", reverse=True)
-    return runs[:limit]
+            request = {**request, "nextToken": page["nextToken"]}
+        runs |= found
+    records = _run_records(target, table, sorted(runs))
+    listed = [_summary(records[run]) for run in runs if run in records]
+    listed = [r for r in listed if status is None or r.status == status.upper()]
+    listed.sort(key=lambda r: r.started_at or "", reverse=True)
+    return listed[:limit]
 
 
-def _run_records(target: Target, table: str, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _run_records(target: Target, table: str, run_ids: list[str]) -> dict[str, RunRecord]:
     dynamodb = target.client("dynamodb")
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, RunRecord] = {}
     for start in range(0, len(run_ids), 100):  # BatchGetItem takes 100 keys at most
-        keys = [{"pk": {"S": f"RUN#{run}"}, "sk": {"S": "RUN"}} for run in run_ids[start : start + 100]]
+        keys = [{k: {"S": v} for k, v in run_key(run).items()} for run in run_ids[start : start + 100]]
         request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
         while request:
             answer = target.call(lambda r=request: dynamodb.batch_get_item(RequestItems=r))
             for item in answer["Responses"].get(table, []):
-                record = plain(item)
-                found[str(record["run_id"])] = record
+                record = RunRecord.from_item(plain(item))
+                found[record.run_id] = record
             request = answer.get("UnprocessedKeys") or {}
     return found
+
+
+@dataclass
+class TableReport:
+    """A catalog table that holds the run's data: its columns and how many of its partitions are the run's."""
+
+    database: str
+    name: str
+    columns: list[tuple[str, str]]
+    partition_keys: list[str]
+    run_partitions: int
+    location: str
 
 
 @dataclass
@@ -286,9 +333,9 @@ class RunDetail:
     history_events: int
     rows: dict[str, Any]
     quarantined_by_reason: dict[str, int]
-    tables: list[str]
+    tables: list[TableReport]
     cause: str | None
-    lambda_tasks: int  # Lambda invocations the workflow made (start_step), retries included
+    lambda_tasks: int  # Lambda invocations the workflow made (start_step, close_run), retries included
     links: dict[str, str] = field(default_factory=dict)
 
 
@@ -303,26 +350,29 @@ def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetai
             lambda: dynamodb.query(
                 TableName=table,
                 KeyConditionExpression="pk = :p",
-                ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
+                ExpressionAttributeValues={":p": {"S": run_pk(run_id)}},
                 ConsistentRead=True,
             )
         )["Items"]
     ]
-    record = next((i for i in items if i["sk"] == "RUN"), None)
-    if record is None:
+    found = next((i for i in items if i["sk"] == "RUN"), None)
+    if found is None:
         raise OperatorError(
             f"no run {run_id} in stack {target.stack} (table {table}): see gluerelay runs list"
         )
-    steps = sorted((step_report(i) for i in items if str(i["sk"]).startswith("STEP#")), key=lambda s: s.step)
-    history = _histories(target, run_id)
+    record = RunRecord.from_item(found)
+    steps = sorted(
+        (step_report(i) for i in items if str(i["sk"]).startswith(STEP_SK_PREFIX)),
+        key=lambda s: (s.opened_at or "", s.step),
+    )
+    history = _histories(target, record)
     rows: dict[str, Any] = {}
-    for step in steps:
+    for step in steps:  # in the order they ran: the last job's figures are the run's
         rows.update(step.facts.get("rows", {}))
     quarantined = {str(k): int(v) for k, v in (rows.pop("quarantined_by_reason", None) or {}).items()}
-    arn = record.get("execution_arn")
     return RunDetail(
-        run=_summary(record, max(1, sum(1 for _ in history))),
-        execution_arn=arn,
+        run=_summary(record),
+        execution_arn=record.execution_arn,
         steps=steps,
         transitions=[t for events in history for t in transitions(events)],
         state_transitions=sum(state_transitions(events) for events in history),
@@ -330,71 +380,70 @@ def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetai
         rows=rows,
         quarantined_by_reason=quarantined,
         tables=_tables_of(target, run_id) if catalog else [],
-        cause=record.get("cause"),
+        cause=record.cause,
         lambda_tasks=sum(
             1
             for events in history
             for e in events
             if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"].get("resourceType") == "lambda"
         ),
-        links=_links(target, arn) if arn else {},
+        links=_links(target, record.execution_arn) if record.execution_arn else {},
     )
 
 
-def _executions_of(target: Target, run_id: str) -> list[str]:
-    """The run's executions, oldest first: the run itself, then <run>-resume-1, -2, ..."""
-    machine = target.output("StateMachineArn")
-    base = machine.replace(":stateMachine:", ":execution:")
+def _histories(target: Target, record: RunRecord) -> list[list[dict[str, Any]]]:
+    """The histories of the run's executions: the run itself, then <run>-resume-1, ... (one per execution
+    its record counts; an expired one, after Step Functions' retention, is skipped)."""
     sfn = target.client("stepfunctions")
-    arns = []
-    for attempt in range(100):
-        arn = f"{base}:{run_id}" + (f"{RESUME_MARK}{attempt}" if attempt else "")
-        try:
-            sfn.describe_execution(executionArn=arn)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
-                raise OperatorError(f"cannot read execution {arn}: {e}") from e
-            if attempt:  # resumes are numbered without gaps; the first may have expired (90 days)
-                break
-            continue
-        arns.append(arn)
-    return arns
-
-
-def _histories(target: Target, run_id: str) -> list[list[dict[str, Any]]]:
-    sfn = target.client("stepfunctions")
+    base = target.state_machine_arn(record.pipeline).replace(":stateMachine:", ":execution:")
     histories = []
-    for arn in _executions_of(target, run_id):
-        pages = target.call(
-            lambda a=arn: list(sfn.get_paginator("get_execution_history").paginate(executionArn=a))
-        )
+    for attempt in range(max(1, record.executions)):
+        name = resume_execution_name(record.run_id, attempt) if attempt else record.run_id
+        arn = f"{base}:{name}"
+        try:
+            pages = list(sfn.get_paginator("get_execution_history").paginate(executionArn=arn))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                continue
+            raise OperatorError(f"cannot read execution {arn}: {e}") from e
         histories.append([event for page in pages for event in page["events"]])
     return histories
 
 
-def _tables_of(target: Target, run_id: str) -> list[str]:
-    """The catalog tables holding a partition of this run."""
+def _tables_of(target: Target, run_id: str) -> list[TableReport]:
+    """The catalog tables holding a partition of this run (the stack's database)."""
     glue = target.client("glue")
     database = target.output("CatalogDatabaseName")
-    names = [
-        t["Name"]
+    tables = [
+        t
         for page in target.call(
             lambda: list(glue.get_paginator("get_tables").paginate(DatabaseName=database))
         )
         for t in page["TableList"]
     ]
     touched = []
-    for name in names:
+    for found in tables:
+        keys = [k["Name"] for k in found.get("PartitionKeys", [])]
+        if "run_id" not in keys:
+            continue
         partitions = target.call(
-            lambda n=name: glue.get_partitions(
-                DatabaseName=database, TableName=n, Expression=f"run_id = '{run_id}'"
+            lambda t=found: glue.get_partitions(
+                DatabaseName=database, TableName=t["Name"], Expression=f"run_id = '{run_id}'"
             )
         )["Partitions"]
         if partitions:
+            descriptor = found["StorageDescriptor"]
             touched.append(
-                f"{database}.{name} ({len(partitions)} partition{'s' if len(partitions) > 1 else ''})"
+                TableReport(
+                    database=database,
+                    name=found["Name"],
+                    columns=[(c["Name"], c["Type"]) for c in descriptor["Columns"]],
+                    partition_keys=keys,
+                    run_partitions=len(partitions),
+                    location=descriptor.get("Location", ""),
+                )
             )
-    return touched
+    return sorted(touched, key=lambda t: t.name)
 
 
 def _links(target: Target, execution_arn: str) -> dict[str, str]:
@@ -415,86 +464,86 @@ def _links(target: Target, execution_arn: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Started:
     run_id: str
+    pipeline: str
     execution_arn: str
-    source: str
+    params: dict[str, Any]
     objects: list[str]
 
 
-MANIFEST_PREFIX = "manifests"  # where on_arrival writes a run's manifest (the functions' MANIFEST_PREFIX)
-
-
-def start_run(target: Target, *, source: str, keys: list[str], ingest_date: str | None = None) -> Started:
-    """Start a run by hand: `s3` over landed objects (given by key), or `jdbc` over the relational source.
+def start_run(
+    target: Target,
+    pipeline: Pipeline,
+    *,
+    keys: list[str],
+    params: dict[str, str],
+    ingest_date: str | None = None,
+) -> Started:
+    """Start a run of `pipeline` by hand, over the landed objects named by key (if any), with its
+    parameters checked against the pipeline's declaration before anything starts.
 
     A manual run claims nothing: objects already processed by another run are processed again (that is
     what starting by hand is for: reprocessing after a fix)."""
-    run_id = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-    execution_input = run_input(target, run_id=run_id, source=source, keys=keys, ingest_date=ingest_date)
-    machine = target.output("StateMachineArn")
+    name = pipeline.pipeline
+    if not pipeline.triggers.manual:
+        raise OperatorError(f"pipeline {name} does not take runs started by hand (triggers.manual: false)")
+    machine = target.state_machine_arn(target.pipeline_names(name)[0])
+    try:
+        values = resolve_params(pipeline.params, params)
+    except ValueError as e:
+        raise OperatorError(f"{e}: see gluerelay pipelines show {name}") from e
+    now = datetime.now(UTC)
+    run_id = manual_run_id(name, now, secrets.token_hex(3))
+    manifest = write_manifest(target, run_id, name, keys) if keys else ""
+    try:
+        execution_input = ExecutionInput(
+            run_id=run_id,
+            trigger=Trigger.MANUAL,
+            ingest_date=ingest_date or now.date().isoformat(),
+            manifest_uri=manifest,
+            params=values,
+        )
+    except ValidationError as e:
+        raise OperatorError(f"--ingest-date {ingest_date!r} is not a date (YYYY-MM-DD)") from e
     started = target.call(
         lambda: target.client("stepfunctions").start_execution(
-            stateMachineArn=machine, name=run_id, input=json.dumps(execution_input)
+            stateMachineArn=machine, name=run_id, input=execution_input.to_json()
         )
     )
-    return Started(run_id, started["executionArn"], source, execution_input["objects"])
+    return Started(run_id, name, started["executionArn"], dict(values), keys)
 
 
-def run_input(
-    target: Target,
-    *,
-    run_id: str,
-    source: str,
-    keys: list[str],
-    ingest_date: str | None = None,
-    trigger: str = "manual",
-) -> dict[str, Any]:
-    """The execution input of a run over landed objects (its manifest written) or the relational source:
-    what on_arrival gives a run it starts."""
-    day = ingest_date or datetime.now(UTC).date().isoformat()
-    extract: dict[str, str] = {"--ingest_date": day}
-    uris: list[str] = []
-    if source == "s3":
-        if not keys:
-            raise OperatorError("--source s3 needs --keys: the landed objects to process (landing/...)")
-        bucket = target.output("DataBucketName")
-        s3 = target.client("s3")
-        for key in keys:
-            target.call(
-                lambda k=key: s3.head_object(Bucket=bucket, Key=k),
-                missing=f"no object s3://{bucket}/{key}: list them with aws s3 ls s3://{bucket}/landing/",
-            )
-        uris = [f"s3://{bucket}/{key}" for key in keys]
-        manifest = f"{MANIFEST_PREFIX}/{run_id}.json"
-        body = json.dumps({"run_id": run_id, "uris": uris}).encode()
-        target.call(
-            lambda: s3.put_object(Bucket=bucket, Key=manifest, Body=body, ContentType="application/json")
+def write_manifest(target: Target, run_id: str, pipeline: str, keys: list[str]) -> str:
+    """The run's manifest over exactly these object versions (HeadObject: etag and version id)."""
+    bucket = target.output("DataBucketName")
+    s3 = target.client("s3")
+    objects = []
+    for key in keys:
+        if not key.startswith(LANDING_PREFIX):
+            raise OperatorError(f"{key}: jobs read landed objects only, under {LANDING_PREFIX}")
+        head = target.call(
+            lambda k=key: s3.head_object(Bucket=bucket, Key=k),
+            missing=f"no object s3://{bucket}/{key}: list them with aws s3 ls s3://{bucket}/{LANDING_PREFIX}",
         )
-        extract |= {"--source": "s3", "--manifest_uri": f"s3://{bucket}/{manifest}"}
-    elif source == "jdbc":
-        if keys:
-            raise OperatorError("--keys names landed objects: it goes with --source s3")
-        connection = target.outputs().get("SourceConnectionName")
-        if not connection:
-            raise OperatorError(
-                f"stack {target.stack} has no relational source: deploy it with the SourceJdbcUrl parameter "
-                "(README: The relational source), or start from landed files with --source s3 --keys"
+        objects.append(
+            LandedObject(
+                bucket=bucket,
+                key=key,
+                etag=str(head.get("ETag", "")).strip('"'),
+                version_id=head.get("VersionId"),
+                size=head.get("ContentLength"),
             )
-        extract |= {"--source": "jdbc", "--connection_name": connection}
-    else:
-        raise OperatorError(f"--source must be s3 or jdbc, not {source!r}")
-    return {
-        "run_id": run_id,
-        "trigger": trigger,
-        "ingest_date": day,
-        "objects": uris,
-        "extract_arguments": extract,
-        "cleanse_arguments": {"--ingest_date": day},
-    }
+        )
+    body = Manifest(run_id=run_id, pipeline=pipeline, objects=objects).model_dump_json(exclude_none=True)
+    key = manifest_key(run_id)
+    target.call(
+        lambda: s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    )
+    return s3_uri(bucket, key)
 
 
 # ------------------------------------------------------------------------------------------ cost
 
-# AWS list prices (us-east-1; DESIGN.md §7).
+# AWS list prices (us-east-1; the README prints them under `runs cost`).
 PRICE_TRANSITION = 0.025 / 1000
 PRICE_LAMBDA_REQUEST = 0.20 / 1_000_000
 PRICE_DPU_HOUR = 0.44
@@ -544,18 +593,15 @@ def run_costs(target: Target, run_ids: list[str]) -> list[RunCost]:
     details = [run_detail(target, run_id, catalog=False) for run_id in run_ids]
     starts = [d.run.started_at for d in details if d.run.started_at]
     oldest = min(starts) if starts and len(starts) == len(details) else None
-    job_runs = [
-        run
-        for output in ("ExtractJobName", "CleanseJobName")
-        for run in _job_runs_since(target, target.output(output), oldest)
-    ]
+    jobs = sorted({step.resource for detail in details for step in detail.steps if step.kind == "job"})
+    job_runs = [run for job in jobs for run in _job_runs_since(target, job, oldest)]
     crawls = _CrawlPrices(target)
     return [_run_cost(detail, job_runs, crawls) for detail in details]
 
 
 def _run_cost(detail: RunDetail, job_runs: list[dict[str, Any]], prices: _CrawlPrices) -> RunCost:
     run_id = detail.run.run_id
-    mine = [run for run in job_runs if run.get("Arguments", {}).get("--run_id") == run_id]
+    mine = [run for run in job_runs if run.get("Arguments", {}).get(RUN_ID_ARG) == run_id]
     job_hours = sum(_job_dpu_seconds(run) for run in mine) / 3600
     crawls: dict[str, float] = {}
     estimated = False

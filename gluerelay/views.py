@@ -12,7 +12,13 @@ from rich.table import Table
 from gluerelay.operate import CostTotal, RunCost, RunDetail, RunSummary
 from gluerelay.records import StepReport
 
-STATUS_STYLE = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "TIMED_OUT": "red"}
+STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "RUNNING": "cyan",
+    "FAILED": "red",
+    "TIMED_OUT": "red",
+    "ABORTED": "red",
+}
 BAR_WIDTH = 30
 
 
@@ -33,7 +39,7 @@ def _status(status: str) -> str:
 
 def runs_table(runs: list[RunSummary], console: Console) -> None:
     table = Table(title=f"{len(runs)} run{'s' if len(runs) != 1 else ''}", title_justify="left")
-    for column in ("run", "status", "trigger", "started (UTC)", "duration", "failing step"):
+    for column in ("run", "pipeline", "status", "trigger", "started (UTC)", "duration", "failing step"):
         table.add_column(
             column, no_wrap=column != "failing step", min_width=9 if column == "status" else None
         )
@@ -42,6 +48,7 @@ def runs_table(runs: list[RunSummary], console: Console) -> None:
         resumed = f" ({run.executions} executions)" if run.executions > 1 else ""
         table.add_row(
             run.run_id + resumed,
+            run.pipeline,
             _status(run.status),
             run.trigger or "-",
             _when(run.started_at),
@@ -80,7 +87,8 @@ def gantt_bar(step: StepReport, span: tuple[datetime, datetime], width: int = BA
 def detail_view(detail: RunDetail, console: Console) -> None:
     run = detail.run
     console.print(
-        f"[bold]run[/] {run.run_id}  {_status(run.status)}  trigger {run.trigger or '-'}  "
+        f"[bold]run[/] {run.run_id}  {_status(run.status)}  pipeline {run.pipeline}  "
+        f"trigger {run.trigger or '-'}  "
         f"started {_when(run.started_at)}  took {_duration(run.seconds)}"
         + (f"  executions {run.executions}" if run.executions > 1 else "")
     )
@@ -109,7 +117,13 @@ def detail_view(detail: RunDetail, console: Console) -> None:
             )
         )
     if detail.tables:
-        console.print("tables: " + ", ".join(detail.tables))
+        console.print(
+            "tables: "
+            + ", ".join(
+                f"{t.database}.{t.name} ({t.run_partitions} partition{'s' if t.run_partitions != 1 else ''})"
+                for t in detail.tables
+            )
+        )
     errors = [step for step in detail.steps if step.error]
     for step in errors:
         console.print(f"[red]{step.step}: {step.error}[/]: {step.cause}")

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus
 from relay.errors import (
     ConcurrentRunsExceededException,
     ConditionFailedError,
@@ -45,14 +46,19 @@ class FakeStore:
         self.steps: dict[StepRef, Step] = {}
         self.leases: dict[str, Lease] = {}
         self.claims: dict[LandedObject, tuple[str, datetime]] = {}
-        self.runs: dict[str, str] = {}  # run id -> the run record's status
+        self.runs: dict[str, RunRecord] = {}
 
     def open_step(self, request: StepRequest, now: datetime) -> Step:
         ref = StepRef(run_id=request.run_id, step=request.step)
         previous = self.steps.get(ref)
+        if previous is not None and previous.status == StepStatus.SUCCEEDED:
+            return previous.model_copy()
         step = Step(
             run_id=request.run_id,
             step=request.step,
+            pipeline=request.pipeline,
+            execution_arn=request.execution_arn,
+            timeout_seconds=request.timeout_seconds,
             kind=request.kind,
             resource=request.name,
             status=StepStatus.OPEN,
@@ -100,8 +106,33 @@ class FakeStore:
         ]
         return sorted(active, key=lambda s: s.opened_at)
 
-    def run_status(self, run_id: str) -> str | None:
+    def run_steps(self, run_id: str) -> list[Step]:
+        return [s.model_copy() for s in self.steps.values() if s.run_id == run_id]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
         return self.runs.get(run_id)
+
+    def set_run(self, run_id: str, status: RunStatus, execution_arn: str = "arn:execution:1") -> None:
+        self.runs[run_id] = RunRecord(run_id=run_id, pipeline="p", status=status, execution_arn=execution_arn)
+
+    def end_run(
+        self,
+        run_id: str,
+        execution_arn: str,
+        status: RunStatus,
+        now: datetime,
+        *,
+        failed_step: str | None,
+        error: str,
+        cause: str,
+    ) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status is not RunStatus.RUNNING or run.execution_arn != execution_arn:
+            return False
+        self.runs[run_id] = run.model_copy(
+            update={"status": status, "failed_step": failed_step, "error": error, "cause": cause}
+        )
+        return True
 
     def get_lease(self, crawler: str) -> Lease:
         return self.leases.get(crawler, Lease(crawler=crawler)).model_copy(deep=True)
@@ -188,7 +219,7 @@ class FakeWorkflow:
         self.successes: dict[str, dict[str, Any]] = {}
         self.failures: dict[str, tuple[str, str]] = {}
         self.closed: set[str] = set()
-        self.executions: dict[str, dict[str, Any]] = {}
+        self.executions: dict[str, tuple[str, ExecutionInput]] = {}
 
     def send_success(self, token: str, output: dict[str, Any]) -> None:
         self._check(token)
@@ -202,27 +233,30 @@ class FakeWorkflow:
         if token in self.closed or token in self.successes or token in self.failures:
             raise TaskAlreadyClosedError(token)
 
-    def start_execution(self, name: str, execution_input: dict[str, Any]) -> str:
+    def start_execution(self, pipeline: str, name: str, execution_input: ExecutionInput) -> str:
         if name in self.executions:
             raise ExecutionAlreadyExistsError(name)
-        self.executions[name] = execution_input
-        return f"arn:aws:states:us-east-1:123456789012:execution:pipeline:{name}"
+        self.executions[name] = (pipeline, execution_input)
+        return f"arn:aws:states:us-east-1:123456789012:execution:stack_{pipeline}:{name}"
 
-    def execution_exists(self, name: str) -> bool:
-        return name in self.executions
+    def execution_exists(self, pipeline: str, name: str) -> bool:
+        return name in self.executions and self.executions[name][0] == pipeline
 
 
 class FakeBucket:
     def __init__(self) -> None:
         self.summaries: dict[tuple[str, str], dict[str, Any]] = {}
-        self.manifests: dict[str, list[str]] = {}
+        self.manifests: dict[str, Manifest] = {}
 
-    def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None:
-        return self.summaries.get((run_id, job_name))
+    def summary_uri(self, run_id: str, step: str) -> str:
+        return f"s3://bucket/summaries/{run_id}/{step}.json"
 
-    def write_manifest(self, run_id: str, uris: list[str]) -> str:
-        self.manifests[run_id] = uris
-        return f"s3://bucket/manifests/{run_id}.json"
+    def read_summary(self, run_id: str, step: str) -> dict[str, Any] | None:
+        return self.summaries.get((run_id, step))
+
+    def write_manifest(self, manifest: Manifest) -> str:
+        self.manifests[manifest.run_id] = manifest
+        return f"s3://bucket/manifests/{manifest.run_id}.json"
 
 
 class FakeCloud:
@@ -235,6 +269,7 @@ class FakeCloud:
         self.bucket = FakeBucket()
         self.plane = ControlPlane(
             steps=self.store,
+            runs=self.store,
             leases=self.store,
             glue=self.glue,
             workflow=self.workflow,

@@ -10,10 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
-STEP_PATTERN = r"^[0-9]{2}-[a-z0-9_-]{1,60}$"
+from relay.contract import PIPELINE_NAME_PATTERN, RUN_ID_PATTERN, STEP_ID_PATTERN, LandedObject, ParamValue
+
+__all__ = ["LandedObject"]  # defined by the contract; most of the functions import it from here
 
 
 class StepKind(StrEnum):
@@ -31,16 +32,32 @@ class StepStatus(StrEnum):
 
 
 class StepRequest(BaseModel):
-    """The payload a ``waitForTaskToken`` state sends to start_step."""
+    """The payload a ``waitForTaskToken`` state sends to start_step (compiled from the pipeline file)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
     kind: StepKind
     name: str = Field(min_length=1, max_length=255, description="Glue job or crawler name")
     run_id: str = Field(pattern=RUN_ID_PATTERN)
-    step: str = Field(pattern=STEP_PATTERN, description="ordered step id, e.g. 01-extract")
+    step: str = Field(pattern=STEP_ID_PATTERN, description="the step's id in its pipeline")
     token: str = Field(min_length=1, max_length=1024)
-    arguments: dict[str, str] = Field(default_factory=dict, description="job arguments of this run")
+    execution_arn: str = Field(min_length=1, description="the execution the step belongs to")
+    timeout_seconds: int | None = Field(default=None, ge=1, description="the state's TimeoutSeconds")
+    arguments: dict[str, ParamValue] = Field(default_factory=dict, description="job arguments of this run")
+
+    @field_validator("arguments")
+    @classmethod
+    def _as_glue_strings(cls, arguments: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        # Glue takes strings; an argument that renders empty is left out, so the job's default applies.
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in arguments.items()
+            if str(v) != ""
+        }
+
+    def job_arguments(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.arguments.items()}
 
 
 class StepRef(BaseModel):
@@ -65,6 +82,9 @@ class Step(BaseModel):
 
     run_id: str
     step: str
+    pipeline: str | None = None
+    execution_arn: str | None = None
+    timeout_seconds: int | None = None
     kind: StepKind
     resource: str
     status: StepStatus
@@ -179,19 +199,6 @@ class Claim(BaseModel):
 
     run_id: str
     claimed_at: datetime
-
-
-class LandedObject(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    bucket: str
-    key: str
-    etag: str
-    size: int | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
 
 
 Step.model_rebuild()

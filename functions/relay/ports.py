@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus
 from relay.models import (
     Claim,
     Crawl,
@@ -23,7 +24,8 @@ from relay.models import (
 
 class StepStore(Protocol):
     def open_step(self, request: StepRequest, now: datetime) -> Step:
-        """Write the step as OPEN with this request's token (a retry of the state opens a new attempt)."""
+        """Write the step as OPEN with this request's token (a retry of the state opens a new attempt).
+        A step that already SUCCEEDED in this run (a resumed run) is returned as it is, unchanged."""
 
     def get_step(self, ref: StepRef) -> Step | None: ...
 
@@ -43,8 +45,26 @@ class StepStore(Protocol):
     def active_steps(self, opened_before: datetime) -> list[Step]:
         """OPEN and COMPLETING steps opened before the given time, oldest first."""
 
-    def run_status(self, run_id: str) -> str | None:
-        """The run record's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT), None without a record."""
+    def run_steps(self, run_id: str) -> list[Step]:
+        """Every step of the run."""
+
+
+class RunStore(Protocol):
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def end_run(
+        self,
+        run_id: str,
+        execution_arn: str,
+        status: RunStatus,
+        now: datetime,
+        *,
+        failed_step: str | None,
+        error: str,
+        cause: str,
+    ) -> bool:
+        """RUNNING → status for the run's current execution; False when the run was already ended or a
+        later execution (a resume) runs it now."""
 
 
 class LeaseStore(Protocol):
@@ -85,15 +105,18 @@ class Workflow(Protocol):
 
     def send_failure(self, token: str, error: str, cause: str) -> None: ...
 
-    def start_execution(self, name: str, execution_input: dict[str, Any]) -> str: ...
+    def start_execution(self, pipeline: str, name: str, execution_input: ExecutionInput) -> str: ...
 
-    def execution_exists(self, name: str) -> bool: ...
+    def execution_exists(self, pipeline: str, name: str) -> bool: ...
 
 
 class DataBucket(Protocol):
-    def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None: ...
+    def summary_uri(self, run_id: str, step: str) -> str: ...
 
-    def write_manifest(self, run_id: str, uris: list[str]) -> str: ...
+    def read_summary(self, run_id: str, step: str) -> dict[str, Any] | None: ...
+
+    def write_manifest(self, manifest: Manifest) -> str:
+        """Store the run's manifest; its s3:// URI."""
 
 
 @dataclass
@@ -101,6 +124,7 @@ class ControlPlane:
     """The ports every decision needs, bundled once per invocation."""
 
     steps: StepStore
+    runs: RunStore
     leases: LeaseStore
     glue: Glue
     workflow: Workflow

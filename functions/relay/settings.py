@@ -23,23 +23,39 @@ class _Settings(BaseModel):
         return cls.model_validate(dict(os.environ if environ is None else environ))
 
 
-class StartStepSettings(_Settings):
+class _WithBucket(_Settings):
+    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
+
+
+class StartStepSettings(_WithBucket):
     pass
 
 
-class GlueEventSettings(_Settings):
-    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
-    summary_prefix: str = Field(alias="SUMMARY_PREFIX", default="summaries")
+class GlueEventSettings(_WithBucket):
+    pass
 
 
-class ArrivalSettings(_Settings):
-    data_bucket: str = Field(alias="DATA_BUCKET", min_length=3)
-    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", pattern=r"^arn:[a-z-]+:states:")
-    manifest_prefix: str = Field(alias="MANIFEST_PREFIX", default="manifests")
+class CloseRunSettings(_WithBucket):
+    pass
+
+
+class _StartsRuns(_WithBucket):
+    state_machine_arn_prefix: str = Field(
+        alias="STATE_MACHINE_ARN_PREFIX",
+        pattern=r"^arn:[a-z-]+:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9-]+_$",
+        description="arn:…:stateMachine:<stack>_ : a pipeline's state machine is this plus its name",
+    )
+
+
+class ArrivalSettings(_StartsRuns):
     claim_ttl_days: int = Field(alias="OBJECT_CLAIM_TTL_DAYS", default=30, ge=1)
     orphan_claim_seconds: int = Field(alias="ORPHAN_CLAIM_SECONDS", default=900, ge=60)
 
 
-class SweeperSettings(GlueEventSettings):
+class ScheduleSettings(_StartsRuns):
+    pass
+
+
+class SweeperSettings(_WithBucket):
     repair_after_seconds: int = Field(alias="REPAIR_AFTER_SECONDS", default=900, ge=0)
     stuck_after_seconds: int = Field(alias="STUCK_AFTER_SECONDS", default=3600, ge=0)

@@ -8,7 +8,7 @@ Job arguments:
   --raw_path        raw root, e.g. ``s3://bucket/raw/customers``
   --cleansed_path   output root, e.g. ``s3://bucket/cleansed/customers``
   --quarantine_path quarantine root, e.g. ``s3://bucket/quarantine/customers``
-  --summary_path    summary root, e.g. ``s3://bucket/summaries``
+  --summary_uri     where to write the summary (gluerelay passes summaries/<run_id>/<step>.json)
   --ingest_date     ``YYYY-MM-DD``, or ``today`` (UTC): the raw partition's date
 
 Rules (each row gets the first failing rule as its ``quarantine_reason``, in this order):
@@ -24,8 +24,8 @@ Every string is trimmed; blank means missing. Valid rows are de-duplicated by cu
 latest updated_at (ties broken by the other columns, so the choice is deterministic).
 
 Outputs, all under ``ingest_date=<date>/run_id=<run>/`` so a re-run replaces only its own output:
-cleansed Parquet, quarantined rows (raw values + reason) as Parquet, and a summary at
-``<summary_path>/<run_id>/<JOB_NAME>.json`` (the Glue job's name) that reconciles:
+cleansed Parquet, quarantined rows (raw values + reason) as Parquet, and a summary (``--summary_uri``)
+that reconciles:
 rows_read = rows_written + rows_quarantined + duplicates_removed.
 """
 
@@ -51,7 +51,7 @@ REQUIRED_ARGS = [
     "raw_path",
     "cleansed_path",
     "quarantine_path",
-    "summary_path",
+    "summary_uri",
     "ingest_date",
 ]
 REQUIRED_COLUMNS = [
@@ -353,8 +353,7 @@ def run(spark: SparkSession, args: dict[str, str]) -> dict[str, object]:
         "started_at": started.isoformat(),
         "completed_at": datetime.now(UTC).isoformat(),
     }
-    summary_uri = f"{args['summary_path'].rstrip('/')}/{run_id}/{args['JOB_NAME']}.json"
-    write_text(summary_uri, json.dumps(summary, indent=2))
+    write_text(args["summary_uri"], json.dumps(summary, indent=2))
     return summary
 
 

@@ -7,15 +7,16 @@ Job arguments:
   --source          ``jdbc`` (the table behind a Glue connection) or ``s3`` (the run's landed files)
   --run_id          the pipeline run; names the output partition
   --raw_path        output root, e.g. ``s3://bucket/raw/customers``
-  --summary_path    summary root, e.g. ``s3://bucket/summaries``
+  --summary_uri     where to write the summary (gluerelay passes summaries/<run_id>/<step>.json)
   --ingest_date     ``YYYY-MM-DD``, or ``today`` (UTC)
   jdbc:  --connection_name, --connection_type (postgresql | mysql), --table (default ``customers``)
-  s3:    --input_uris (comma-separated URIs) and/or --manifest_uri (JSON ``{"uris": [...]}``)
+  s3:    --input_uris (comma-separated URIs) and/or --manifest_uri (the run's manifest:
+         ``{"objects": [{"bucket": ..., "key": ..., ...}, ...]}``)
 
 Output: ``<raw_path>/ingest_date=<date>/run_id=<run>/`` as CSV with a header, every value exactly as read
 (no trimming, no reformatting), plus lineage columns.
-Summary: ``<summary_path>/<run_id>/<JOB_NAME>.json`` (the Glue job's name, which Glue passes as --JOB_NAME),
-where the control plane reads the step's row counts.
+Summary (``--summary_uri``): rows read and written, inputs, columns; the control plane reads the step's row
+counts from it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 JOB = "extract_customers"
-REQUIRED_ARGS = ["JOB_NAME", "source", "run_id", "raw_path", "summary_path", "ingest_date"]
+REQUIRED_ARGS = ["JOB_NAME", "source", "run_id", "raw_path", "summary_uri", "ingest_date"]
 OPTIONAL_ARGS = {
     "connection_name": "",
     "connection_type": "postgresql",
@@ -126,13 +127,23 @@ def input_uris(args: dict[str, str]) -> list[str]:
             manifest = json.loads(read_text(args["manifest_uri"]))
         except (OSError, ValueError) as e:
             raise ExtractError(f"manifest {args['manifest_uri']} cannot be read: {e}") from e
-        listed = manifest.get("uris") if isinstance(manifest, dict) else None
-        if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
-            raise ExtractError(f'manifest {args["manifest_uri"]} must be {{"uris": ["s3://...", ...]}}')
-        uris += listed
+        uris += manifest_uris(manifest, args["manifest_uri"])
     if not uris:
         raise ExtractError("--source s3 needs --input_uris or --manifest_uri naming the landed files")
     return list(dict.fromkeys(uris))
+
+
+def manifest_uris(manifest: object, where: str) -> list[str]:
+    """The s3:// URIs of a run's manifest: ``{"objects": [{"bucket": ..., "key": ...}, ...]}``."""
+    listed = manifest.get("objects") if isinstance(manifest, dict) else None
+    if not isinstance(listed, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("bucket"), str) and isinstance(o.get("key"), str)
+        for o in listed
+    ):
+        raise ExtractError(
+            f'manifest {where} must be {{"objects": [{{"bucket": "...", "key": "..."}}, ...]}}'
+        )
+    return [f"s3://{o['bucket']}/{o['key']}" for o in listed]
 
 
 def read_landed_file(spark: SparkSession, uri: str) -> DataFrame:
@@ -226,14 +237,8 @@ def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) ->
         "started_at": started.isoformat(),
         "completed_at": datetime.now(UTC).isoformat(),
     }
-    write_text(
-        summary_uri(args["summary_path"], args["run_id"], args["JOB_NAME"]), json.dumps(summary, indent=2)
-    )
+    write_text(args["summary_uri"], json.dumps(summary, indent=2))
     return summary
-
-
-def summary_uri(summary_path: str, run_id: str, job_name: str) -> str:
-    return f"{summary_path.rstrip('/')}/{run_id}/{job_name}.json"
 
 
 def main() -> None:

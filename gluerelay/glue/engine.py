@@ -24,7 +24,7 @@ ENGINES: tuple[EngineName, ...] = ("sqlframe", "pyspark")
 MEMORY_LIMIT_ENV = "GLUERELAY_ENGINE_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "512MB"
 
-# Spark settings that Glue 5.0 jobs want locally too (see DESIGN.md §6).
+# Spark settings that Glue 5.0 jobs want locally too (README, "Rules the scripts follow").
 SPARK_LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",

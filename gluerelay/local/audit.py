@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
+from relay.contract import STEP_SK_PREFIX, run_pk
 
 from gluerelay.local.cloud import LocalCloud
 
@@ -61,8 +62,8 @@ def _parquet(cloud: LocalCloud, prefix: str, run_ids: set[str]) -> list[Any]:
 def account(cloud: LocalCloud, run_ids: Iterable[str], rows_in: int) -> Figures:
     """Count what the runs produced: cleansed and quarantined rows, job 2's dedup, objects seen twice."""
     runs = set(run_ids)
-    cleansed = _parquet(cloud, "cleansed/customers/", runs)
-    quarantined = _parquet(cloud, "quarantine/customers/", runs)
+    cleansed = _parquet(cloud, "cleansed/", runs)
+    quarantined = _parquet(cloud, "quarantine/", runs)
     sources: dict[str, set[str]] = {}
     for run, table in cleansed + quarantined:
         if "lineage_source" in table.column_names:
@@ -78,7 +79,7 @@ def account(cloud: LocalCloud, run_ids: Iterable[str], rows_in: int) -> Figures:
         items = dynamodb.query(
             TableName=cloud.output("ControlTableName"),
             KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-            ExpressionAttributeValues={":p": {"S": f"RUN#{run}"}, ":s": {"S": "STEP#"}},
+            ExpressionAttributeValues={":p": {"S": run_pk(run)}, ":s": {"S": STEP_SK_PREFIX}},
         )["Items"]
         for item in items:
             outcome = json.loads(item.get("outcome_json", {}).get("S", "{}"))

@@ -28,7 +28,7 @@ CHECK_SECONDS = 0.25  # how soon a sleeper notices that the clock was advanced p
 class _Timer:
     name: str
     period: float
-    action: Callable[[], object]
+    action: Callable[[float], object]  # called with the tick's own time (its due time on this clock)
     catch_up: bool
     due: float
 
@@ -74,11 +74,13 @@ class Clock:
     def datetime(self) -> datetime:
         return datetime.fromtimestamp(self.now(), UTC)
 
-    def every(self, name: str, period: float, action: Callable[[], object], *, catch_up: bool) -> None:
-        """Run `action` every `period` clock seconds, the first time one period from now.
+    def every(self, name: str, period: float, action: Callable[[float], object], *, catch_up: bool) -> None:
+        """Run `action(tick)` every `period` clock seconds, the first time one period from now; `tick` is the
+        time the run was due (a schedule's event carries it, as EventBridge's Scheduled Event does).
 
-        `catch_up` timers run once per period that passed (a schedule that missed two ticks fires twice);
-        others run once however much time passed (an evaluation only needs the latest state).
+        `catch_up` timers run once per period that passed (a schedule that missed two ticks fires twice,
+        each with its own time); others run once however much time passed (an evaluation only needs the
+        latest state).
         """
         if period <= 0:
             raise ValueError(f"timer {name}: period must be positive, not {period}")
@@ -115,9 +117,10 @@ class Clock:
                     if not due:
                         return
                     timer = min(due, key=lambda t: t.due)
+                    tick = timer.due
                     timer.due = timer.due + timer.period if timer.catch_up else now + timer.period
                 try:
-                    timer.action()
+                    timer.action(tick)
                 except Exception:  # a failing timer must not stop the clock; it runs again next period
                     log.exception("local clock: %s failed", timer.name)
 

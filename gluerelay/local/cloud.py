@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto import mock_aws
 from moto.awslambda import models as lambda_models
 from moto.events import models as events_models
 from moto.server import ThreadedMotoServer
+from relay.contract import pipeline_of_state_machine, run_key
 
 from gluerelay.local import patches
 from gluerelay.local.clock import Clock
@@ -36,11 +37,19 @@ from gluerelay.local.cloudwatch import LocalCloudWatch, check_alarm
 from gluerelay.local.events import EventBus, Pollers, QueueMapping, queue_url, schedule_period
 from gluerelay.local.glue import GlueTiming, LocalGlue
 from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, endpoint_env, worker_base_env
+from gluerelay.local.states import ExecutionEvents
 from gluerelay.local.template import Environment, Template, TemplateError, state_machine_definition
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+if TYPE_CHECKING:
+    from gluerelay.operate import Target
+    from gluerelay.pipelines.project import Project
+# The Glue job and crawler another team's stack owns, which the orders example runs as external steps.
+ERP_STACK = ROOT / "examples" / "erp-stack" / "template.yaml"
 # What a laptop run wants instead of the production defaults: gather a landing for 1 s, not 60.
 LOCAL_PARAMETERS = {"ArrivalBatchingWindowSeconds": "1"}
+GLUE_TYPES = {"AWS::Glue::Job": "job", "AWS::Glue::Crawler": "crawler"}
 NOT_EMULATED = {
     # Access control and packaging are not enforced locally; these resources are recorded, not created.
     "AWS::Lambda::Permission",
@@ -60,10 +69,25 @@ class LogLine:
     line: str
 
 
+@dataclass(frozen=True)
+class ExternalStack:
+    """Another stack deployed beside gluerelay's (after it: it may take gluerelay's outputs as parameters).
+    Its Glue jobs and crawlers become gluerelay's ExternalGlueArns."""
+
+    template: Path
+    name: str
+    # Its parameters, each the value of one of gluerelay's outputs: parameter -> output key.
+    from_outputs: dict[str, str] = field(default_factory=dict)
+
+
+ERP = ExternalStack(ERP_STACK, "erp-orders", {"DataBucket": "DataBucketName"})
+
+
 @dataclass
 class CloudOptions:
     template: Path = TEMPLATE
     parameters: dict[str, str] = field(default_factory=dict)
+    external_stacks: tuple[ExternalStack, ...] = (ERP,)
     environment: Environment = field(default_factory=Environment)
     timing: GlueTiming = field(default_factory=GlueTiming)
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)  # Lambda waits ~1 and ~2 minutes; tests cannot
@@ -95,9 +119,21 @@ class LocalCloud:
         self.options = options or CloudOptions()
         env = self.options.environment
         self.env = env
-        self.template = Template.load(
-            self.options.template, env, {**LOCAL_PARAMETERS, **self.options.parameters}
+        self.externals = {
+            stack.name: Template.load(
+                stack.template,
+                Environment(env.region, env.account, stack.name, env.partition),
+                {name: "placeholder" for name in stack.from_outputs},
+            )
+            for stack in self.options.external_stacks
+        }
+        external_arns = ",".join(
+            f"arn:{env.partition}:glue:{env.region}:{env.account}:{GLUE_TYPES[res['Type']]}/{t.physical_name(n)}"
+            for t in self.externals.values()
+            for n, res in t.of_type(*GLUE_TYPES).items()
         )
+        parameters = {**LOCAL_PARAMETERS, "ExternalGlueArns": external_arns, **self.options.parameters}
+        self.template = Template.load(self.options.template, env, parameters)
         # Seconds spent getting ready: loading the template, starting the services, deploying.
         self.timings: dict[str, float] = {"template": round(time.perf_counter() - began, 3)}
         self.work_dir = self.options.work_dir or Path(tempfile.mkdtemp(prefix="gluerelay-local-"))
@@ -140,6 +176,7 @@ class LocalCloud:
             worker_base_env(self.endpoint, self.env.region), self._log, self.options.async_retry_delays
         )
         self._undo.append(self.lambdas.shutdown)
+        self._install_lambda_hook()  # undone just before the runtime stops, after the services that invoke it
         self._undo.append(self.clock.stop)
         self.cloudwatch = LocalCloudWatch(
             self.client, self.clock, self.lambdas, self.env.region, self.env.account
@@ -149,7 +186,9 @@ class LocalCloud:
         )
         self.bus.install()
         self._undo.append(self.bus.uninstall)
-        self._install_lambda_hook()
+        self.execution_events = ExecutionEvents(self.bus.publish)
+        self.execution_events.install()
+        self._undo.append(self.execution_events.uninstall)
         self.glue = LocalGlue(
             root=self.template.root,
             publish=self.bus.publish,
@@ -170,14 +209,28 @@ class LocalCloud:
         self.clock.every(
             "cloudwatch alarms",
             self.options.alarm_evaluation_seconds,
-            self.cloudwatch.evaluate,
+            lambda _tick: self.cloudwatch.evaluate(),
             catch_up=False,
         )
 
     def stop(self) -> None:
+        # Executions still running would go on invoking functions while the services stop under them.
+        with contextlib.suppress(Exception):
+            self._stop_executions()
         while self._undo:
             with contextlib.suppress(Exception):  # stopping must go on; moto resets anyway
                 self._undo.pop()()
+
+    def _stop_executions(self) -> None:
+        if not self.outputs:
+            return
+        self.execution_events.uninstall()  # nothing is left to hear about them
+        sfn = self.client("stepfunctions")
+        for execution in self.executions():
+            if execution["status"] == "RUNNING":
+                sfn.stop_execution(
+                    executionArn=execution["executionArn"], cause="the local cloud is stopping"
+                )
 
     def client(self, service: str) -> Any:
         """An in-process boto3 client (goes straight to moto's backends)."""
@@ -215,69 +268,75 @@ class LocalCloud:
     # ------------------------------------------------------------------ deploy
 
     def deploy(self) -> None:
-        t = self.template
-        order = [
-            "AWS::IAM::Role",
-            "AWS::S3::Bucket",
-            "AWS::DynamoDB::Table",
-            "AWS::SQS::Queue",
-            "AWS::SNS::Topic",
-            "AWS::Logs::LogGroup",
-            "AWS::Glue::Database",
-            "AWS::Glue::SecurityConfiguration",
-            "AWS::Glue::Connection",
-            "AWS::Glue::Job",
-            "AWS::Glue::Crawler",
-            "AWS::Lambda::Function",
-            "AWS::StepFunctions::StateMachine",
-            "AWS::Lambda::EventSourceMapping",
-            "AWS::Events::Rule",
-            "AWS::CloudWatch::Alarm",
-            "AWS::CloudWatch::Dashboard",
-        ]
+        """gluerelay's template, then the external stacks beside it (with gluerelay's outputs)."""
+        self.outputs = self._deploy(self.template)
+        self._register_stack(self.env.stack, self.outputs)
+        for stack in self.options.external_stacks:
+            given = {parameter: self.outputs[output] for parameter, output in stack.from_outputs.items()}
+            external = Template.load(stack.template, self.externals[stack.name].env, given)
+            self.externals[stack.name] = external
+            self._register_stack(stack.name, self._deploy(external))
+
+    def _deploy(self, t: Template) -> dict[str, str]:
+        """Every resource of `t`, in dependency order; its outputs."""
+        creators: dict[str, Callable[[Template, str, dict[str, Any]], None]] = {
+            "AWS::IAM::Role": self._create_iam_role,
+            "AWS::S3::Bucket": self._create_s3_bucket,
+            "AWS::DynamoDB::Table": self._create_dynamodb_table,
+            "AWS::SQS::Queue": self._create_sqs_queue,
+            "AWS::SNS::Topic": self._create_sns_topic,
+            "AWS::Logs::LogGroup": self._create_log_group,
+            "AWS::Glue::Database": self._create_glue_database,
+            "AWS::Glue::SecurityConfiguration": self._create_glue_security_configuration,
+            "AWS::Glue::Connection": self._create_glue_connection,
+            "AWS::Glue::Job": self._create_glue_job,
+            "AWS::Glue::Crawler": self._create_glue_crawler,
+            "AWS::Lambda::Function": self._create_lambda_function,
+            "AWS::StepFunctions::StateMachine": self._create_state_machine,
+            "AWS::Lambda::EventSourceMapping": self._create_event_source_mapping,
+            "AWS::Events::Rule": self._create_events_rule,
+            "AWS::CloudWatch::Alarm": self._create_alarm,
+            "AWS::CloudWatch::Dashboard": self._create_dashboard,
+        }
         active = t.active()
         for name, res in active.items():
-            if res["Type"] not in order:
-                if res["Type"] in NOT_EMULATED:
-                    self.skipped.append(f"{name} ({res['Type']})")
-                    continue
-                if res["Type"] == "AWS::Lambda::EventInvokeConfig":
-                    continue  # applied with its function (retries, OnFailure destination)
+            if res["Type"] in creators or res["Type"] == "AWS::Lambda::EventInvokeConfig":
+                continue  # an EventInvokeConfig is applied with its function (retries, OnFailure destination)
+            if res["Type"] not in NOT_EMULATED:
                 raise TemplateError(f"{name}: the local cloud cannot create a {res['Type']}")
-        for kind in order:
+            self.skipped.append(f"{name} ({res['Type']})")
+        for kind, creator in creators.items():
             # Dead-letter queues before the queues that redrive to them.
             names = sorted(t.of_type(kind), key=lambda n: "RedrivePolicy" in active[n].get("Properties", {}))
             for name in names:
-                creator = getattr(self, "_create_" + kind.split("::", 1)[1].replace("::", "_").lower())
                 try:
-                    creator(name, t.properties(name))
+                    creator(t, name, t.properties(name))
                 except TemplateError:
                     raise
                 except Exception as e:
                     raise TemplateError(f"{name} ({kind}) could not be created locally: {e}") from e
+        outputs = {}
         for key, output in t.outputs.items():
             if "Condition" in output and not t.conditions[output["Condition"]]:
                 continue
-            self.outputs[key] = str(t.resolve(output["Value"]))
-        self._register_stack()
+            outputs[key] = str(t.resolve(output["Value"]))
+        return outputs
 
-    def _register_stack(self) -> None:
+    def _register_stack(self, stack: str, outputs: dict[str, str]) -> None:
         """A CloudFormation stack named like the deployed one, holding the template's outputs: operator
         commands (`gluerelay runs … --stack NAME`) read a local cloud's resources exactly as a real
         stack's, with DescribeStacks."""
         body = {
-            "Description": "gluerelay local cloud: the outputs of template.yaml as deployed locally",
+            "Description": "gluerelay local cloud: the outputs of a template as deployed locally",
             "Resources": {"LocalCloud": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-            "Outputs": {key: {"Value": value} for key, value in self.outputs.items()},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
         }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # moto: WaitConditionHandle is not modelled (it needs nothing)
-            self.client("cloudformation").create_stack(
-                StackName=self.env.stack, TemplateBody=json.dumps(body)
-            )
+            self.client("cloudformation").create_stack(StackName=stack, TemplateBody=json.dumps(body))
 
-    def _create_iam_role(self, name: str, p: dict[str, Any]) -> None:
-        role = self.template.physical_name(name)
+    def _create_iam_role(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        role = t.physical_name(name)
         iam = self.client("iam")
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]))
         for policy in p.get("Policies", []):
@@ -287,8 +346,8 @@ class LocalCloud:
                 RoleName=role, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document)
             )
 
-    def _create_s3_bucket(self, name: str, p: dict[str, Any]) -> None:
-        bucket = self.template.physical_name(name)
+    def _create_s3_bucket(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        bucket = t.physical_name(name)
         s3 = self.client("s3")
         s3.create_bucket(Bucket=bucket)
         if "EventBridgeConfiguration" in p.get("NotificationConfiguration", {}):
@@ -304,8 +363,8 @@ class LocalCloud:
             ]
             s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
 
-    def _create_dynamodb_table(self, name: str, p: dict[str, Any]) -> None:
-        table = self.template.physical_name(name)
+    def _create_dynamodb_table(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        table = t.physical_name(name)
         keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
         dynamodb = self.client("dynamodb")
         dynamodb.create_table(TableName=table, **{k: p[k] for k in keys if k in p})
@@ -316,42 +375,42 @@ class LocalCloud:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
 
-    def _create_sqs_queue(self, name: str, p: dict[str, Any]) -> None:
+    def _create_sqs_queue(self, t: Template, name: str, p: dict[str, Any]) -> None:
         attributes = {
             k: json.dumps(v) if isinstance(v, dict) else str(v)
             for k, v in p.items()
             if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
         }
-        queue = self.template.physical_name(name)
+        queue = t.physical_name(name)
         url = self.client("sqs").create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
         self.cloudwatch.queues[queue] = url
 
-    def _create_sns_topic(self, name: str, p: dict[str, Any]) -> None:
-        self.client("sns").create_topic(Name=self.template.physical_name(name))
+    def _create_sns_topic(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        self.client("sns").create_topic(Name=t.physical_name(name))
 
-    def _create_logs_loggroup(self, name: str, p: dict[str, Any]) -> None:
-        group = self.template.physical_name(name)
+    def _create_log_group(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        group = t.physical_name(name)
         self.client("logs").create_log_group(logGroupName=group)
         if "RetentionInDays" in p:
             self.client("logs").put_retention_policy(
                 logGroupName=group, retentionInDays=int(p["RetentionInDays"])
             )
 
-    def _create_glue_database(self, name: str, p: dict[str, Any]) -> None:
+    def _create_glue_database(self, t: Template, name: str, p: dict[str, Any]) -> None:
         self.client("glue").create_database(DatabaseInput=p["DatabaseInput"])
 
-    def _create_glue_securityconfiguration(self, name: str, p: dict[str, Any]) -> None:
+    def _create_glue_security_configuration(self, t: Template, name: str, p: dict[str, Any]) -> None:
         configuration = dict(p["EncryptionConfiguration"])
         if "S3Encryptions" in configuration:  # CloudFormation's list is the API's S3Encryption
             configuration["S3Encryption"] = configuration.pop("S3Encryptions")
         self.client("glue").create_security_configuration(
-            Name=self.template.physical_name(name), EncryptionConfiguration=configuration
+            Name=t.physical_name(name), EncryptionConfiguration=configuration
         )
 
-    def _create_glue_connection(self, name: str, p: dict[str, Any]) -> None:
+    def _create_glue_connection(self, t: Template, name: str, p: dict[str, Any]) -> None:
         self.client("glue").create_connection(ConnectionInput=p["ConnectionInput"])
 
-    def _create_glue_job(self, name: str, p: dict[str, Any]) -> None:
+    def _create_glue_job(self, t: Template, name: str, p: dict[str, Any]) -> None:
         given: dict[str, Any] = {
             k: p[k]
             for k in (
@@ -377,9 +436,12 @@ class LocalCloud:
         if "NotificationProperty" in given:
             delay = int(given["NotificationProperty"]["NotifyDelayAfter"])
             given["NotificationProperty"] = {"NotifyDelayAfter": delay}
-        self.client("glue").create_job(Name=self.template.physical_name(name), Role=p["Role"], **given)
+        script = Path(str(given["Command"]["ScriptLocation"]))
+        if not script.is_absolute():  # `sam deploy` uploads it from beside its template
+            given["Command"] = {**given["Command"], "ScriptLocation": str(t.root / script)}
+        self.client("glue").create_job(Name=t.physical_name(name), Role=p["Role"], **given)
 
-    def _create_glue_crawler(self, name: str, p: dict[str, Any]) -> None:
+    def _create_glue_crawler(self, t: Template, name: str, p: dict[str, Any]) -> None:
         keys = (
             "Description",
             "DatabaseName",
@@ -393,14 +455,14 @@ class LocalCloud:
         given = {k: p[k] for k in keys if k in p}
         if "Schedule" in p:
             given["Schedule"] = p["Schedule"]["ScheduleExpression"]
-        self.client("glue").create_crawler(Name=self.template.physical_name(name), Role=p["Role"], **given)
+        self.client("glue").create_crawler(Name=t.physical_name(name), Role=p["Role"], **given)
 
-    def _create_lambda_function(self, name: str, p: dict[str, Any]) -> None:
-        function = self.template.physical_name(name)
+    def _create_lambda_function(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        function = t.physical_name(name)
         invoke_config = next(
             (
-                self.template.properties(n)
-                for n, r in self.template.of_type("AWS::Lambda::EventInvokeConfig").items()
+                t.properties(n)
+                for n, r in t.of_type("AWS::Lambda::EventInvokeConfig").items()
                 if r["Properties"].get("FunctionName", {}).get("Ref") == name
             ),
             {},
@@ -409,7 +471,7 @@ class LocalCloud:
         self.add_function(
             function,
             p["Handler"],
-            self.template.local_path(p["Code"]["S3Key"]),
+            t.local_path(p["Code"]["S3Key"]),
             role_arn=p["Role"],
             runtime=p.get("Runtime", "python3.11"),
             timeout_seconds=int(p.get("Timeout", 3)),
@@ -482,16 +544,16 @@ class LocalCloud:
 
         return send
 
-    def _create_stepfunctions_statemachine(self, name: str, p: dict[str, Any]) -> None:
+    def _create_state_machine(self, t: Template, name: str, p: dict[str, Any]) -> None:
         machine = self.client("stepfunctions").create_state_machine(
-            name=self.template.physical_name(name),
-            definition=state_machine_definition(self.template, name),
+            name=t.physical_name(name),
+            definition=state_machine_definition(t, name),
             roleArn=p["RoleArn"],
             type=p.get("StateMachineType", "STANDARD"),
         )
         self.cloudwatch.state_machines.append(machine["stateMachineArn"])
 
-    def _create_lambda_eventsourcemapping(self, name: str, p: dict[str, Any]) -> None:
+    def _create_event_source_mapping(self, t: Template, name: str, p: dict[str, Any]) -> None:
         arn = str(p["EventSourceArn"])
         if arn.split(":")[2] != "sqs":
             raise TemplateError(f"event source {arn}: the local cloud maps SQS queues only")
@@ -506,8 +568,8 @@ class LocalCloud:
             )
         )
 
-    def _create_events_rule(self, name: str, p: dict[str, Any]) -> None:
-        rule = self.template.physical_name(name)
+    def _create_events_rule(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        rule = t.physical_name(name)
         events = self.client("events")
         kwargs: dict[str, Any] = {"Name": rule, "State": p.get("State", "ENABLED")}
         if "EventPattern" in p:
@@ -531,7 +593,7 @@ class LocalCloud:
             tick = functools.partial(self.bus.fire_schedule, model.rules[rule])
             self.clock.every(f"schedule {rule}", period, tick, catch_up=True)
 
-    def _create_cloudwatch_alarm(self, name: str, p: dict[str, Any]) -> None:
+    def _create_alarm(self, t: Template, name: str, p: dict[str, Any]) -> None:
         given = {k: v for k, v in p.items() if k != "AlarmName"}
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if key in given:
@@ -546,7 +608,7 @@ class LocalCloud:
             check_alarm(given)
         except ValueError as e:
             raise TemplateError(f"{name}: {e}") from e
-        alarm = self.template.physical_name(name)
+        alarm = t.physical_name(name)
         cloudwatch = self.client("cloudwatch")
         cloudwatch.put_metric_alarm(AlarmName=alarm, **given)
         # CloudWatch starts an alarm in INSUFFICIENT_DATA until its first evaluation.
@@ -554,9 +616,9 @@ class LocalCloud:
             AlarmName=alarm, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation"
         )
 
-    def _create_cloudwatch_dashboard(self, name: str, p: dict[str, Any]) -> None:
+    def _create_dashboard(self, t: Template, name: str, p: dict[str, Any]) -> None:
         self.client("cloudwatch").put_dashboard(
-            DashboardName=self.template.physical_name(name), DashboardBody=p["DashboardBody"]
+            DashboardName=t.physical_name(name), DashboardBody=p["DashboardBody"]
         )
 
     # ------------------------------------------------------------------ using it
@@ -564,9 +626,46 @@ class LocalCloud:
     def output(self, key: str) -> str:
         return self.outputs[key]
 
+    def target(self) -> Target:
+        """The stack as the operator commands reach it, through the local cloud's endpoint."""
+        from gluerelay.operate import Target
+
+        return Target(self.env.stack, self.env.region, endpoint_url=self.endpoint)
+
+    @functools.cached_property
+    def project(self) -> Project:
+        """The project the template belongs to: its pipeline files (their parameters, prefixes, samples)."""
+        from gluerelay.pipelines.project import Project
+
+        return Project(self.options.template.resolve().parent)
+
+    @property
+    def pipelines(self) -> list[str]:
+        """The pipelines deployed: the template's state machines named <stack>_<pipeline>."""
+        found = []
+        for name in self.template.of_type("AWS::StepFunctions::StateMachine"):
+            pipeline = pipeline_of_state_machine(self.env.stack, self.template.physical_name(name))
+            if pipeline is not None:
+                found.append(pipeline)
+        return sorted(found)
+
+    def state_machine_arn(self, pipeline: str) -> str:
+        return self.output("StateMachineArnPrefix") + pipeline
+
     def execution_arn(self, run_id: str) -> str:
-        """The pipeline execution of a run (runs are executions named by their run id)."""
-        return self.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{run_id}"
+        """The run's first execution (executions are named by their run id; a resumed run adds others)."""
+        record = (
+            self.client("dynamodb")
+            .get_item(
+                TableName=self.output("ControlTableName"),
+                Key={k: {"S": v} for k, v in run_key(run_id).items()},
+            )
+            .get("Item")
+        )
+        if record is None:
+            raise KeyError(f"no run {run_id}")
+        machine = self.state_machine_arn(record["pipeline"]["S"])
+        return machine.replace(":stateMachine:", ":execution:") + f":{run_id}"
 
     def download_bucket(self, folder: Path) -> int:
         """Copy the data bucket's objects into `folder` (keys become relative paths)."""
@@ -591,18 +690,22 @@ class LocalCloud:
             time.sleep(0.05)
         raise TimeoutError(f"execution {arn} still RUNNING after {timeout:.0f} s")
 
-    def executions(self) -> Iterator[dict[str, Any]]:
+    def executions(self, pipeline: str | None = None) -> Iterator[dict[str, Any]]:
+        """The executions of one pipeline, or of all."""
         sfn = self.client("stepfunctions")
-        machine = self.output("StateMachineArn")
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
-            yield from page["executions"]
+        for name in [pipeline] if pipeline else self.pipelines:
+            pages = sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.state_machine_arn(name)
+            )
+            for page in pages:
+                yield from page["executions"]
 
     def wait_for_new_executions(
-        self, count: int, known: set[str], timeout: float = 120
+        self, count: int, known: set[str], timeout: float = 120, pipeline: str | None = None
     ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            new = [e for e in self.executions() if e["executionArn"] not in known]
+            new = [e for e in self.executions(pipeline) if e["executionArn"] not in known]
             if len(new) >= count:
                 return new
             time.sleep(0.05)

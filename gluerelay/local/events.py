@@ -120,8 +120,9 @@ class EventBus:
         for target in rule.targets:
             self._send(rule.name, target, event)
 
-    def fire_schedule(self, rule: Any) -> None:
-        """A scheduled rule's tick: its targets receive the "Scheduled Event" (ENABLED rules only)."""
+    def fire_schedule(self, rule: Any, tick: float) -> None:
+        """A scheduled rule's tick: its targets receive the "Scheduled Event", carrying the tick's own time
+        (a tick fired late, after the clock was moved on, still says when it was due). ENABLED rules only."""
         if rule.state != "ENABLED":
             return
         event = {
@@ -130,7 +131,7 @@ class EventBus:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.account,
-            "time": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": datetime.fromtimestamp(tick, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
             "resources": [rule.arn],
             "detail": {},

@@ -29,12 +29,16 @@ from moto.stepfunctions.parser.api import (
     TaskTimedOut,
 )
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as callback_task,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue import (
     StateTaskServiceGlue,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackConsumerLeft,
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
 )
@@ -83,7 +87,8 @@ def closed_tokens_time_out() -> None:
             endpoint = worker.env.callback_pool_manager.get(token)
             if endpoint is None:
                 continue
-            running = execution.status == "RUNNING"
+            waiter = getattr(endpoint, "gluerelay_waiter", None)  # see tokens_of_ended_tasks_are_closed
+            running = execution.status == "RUNNING" and (waiter is None or waiter.is_running())
             if not running or endpoint.get_outcome() is not None or endpoint.consumer_error is not None:
                 raise TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut")
             endpoint.notify(outcome=outcome)
@@ -103,6 +108,38 @@ def closed_tokens_time_out() -> None:
     backend = sfn_models.StepFunctionsParserBackend
     _replace(backend, "send_task_success", send_task_success)
     _replace(backend, "send_task_failure", send_task_failure)
+
+
+def tokens_of_ended_tasks_are_closed() -> None:
+    """A token whose task has ended (it timed out, or its Parallel branch was stopped when another branch
+    failed, while the execution goes on) answers TaskTimedOut, as on AWS.
+
+    moto keeps the token's endpoint open until the whole execution ends, so a SendTaskFailure for a step
+    that already timed out, or whose branch was stopped, "succeeds" while the workflow is in its failure
+    path. The task's end and the environment waiting for it are marked on its endpoint (the check lives in
+    closed_tokens_time_out). The body is moto's own, plus those marks.
+    """
+
+    def eval_body(self: Any, env: Any) -> None:
+        token = None
+        if (
+            self._is_integration_pattern()
+            and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
+        ):
+            self._assert_integration_pattern_is_supported()
+            token = env.states.context_object.update_task_token()
+            # The environment that waits for the token: once it stops (a Parallel's other branch failed, the
+            # execution was stopped), nothing waits for the token any more.
+            env.callback_pool_manager.add(token).gluerelay_waiter = env
+        try:
+            super(callback_task.StateTaskServiceCallback, self)._eval_body(env=env)
+        finally:
+            env.states.context_object.context_object_data.pop("Task", None)
+            endpoint = env.callback_pool_manager.get(token) if token else None
+            if endpoint is not None and endpoint.get_outcome() is None:
+                endpoint.report(CallbackConsumerLeft())
+
+    _replace(callback_task.StateTaskServiceCallback, "_eval_body", eval_body)
 
 
 def unnamed_executions_get_a_name() -> None:
@@ -265,6 +302,7 @@ def quiet_the_interpreter() -> None:
 PATCHES: tuple[Callable[[], None], ...] = (
     send_task_failure_keeps_cause,
     closed_tokens_time_out,
+    tokens_of_ended_tasks_are_closed,
     unnamed_executions_get_a_name,
     execution_start_time_is_a_string,
     an_execution_being_started_is_running,

@@ -1,5 +1,6 @@
-"""What a local run did, read back from the emulated services: the run record and its steps (DynamoDB), the
-execution history (Step Functions), the catalog (Glue), and the Lambda invocations and deliveries."""
+"""What a local run did: the run as the operator commands read it (`operate.run_detail`, the same code as
+`gluerelay runs show`), plus what only the local cloud can observe: its Lambda invocations and cold starts,
+and the alarms that changed state."""
 
 from __future__ import annotations
 
@@ -8,28 +9,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from relay.contract import STEP_SK_PREFIX, run_id_of_execution, run_pk
 from rich.console import Console
-from rich.table import Table
 
 from gluerelay.local.cloud import LocalCloud
-from gluerelay.records import (
-    StepReport,
-    TransitionReport,
-    plain,
-    run_id_of,
-    state_transitions,
-    step_report,
-    transitions,
-)
-
-
-@dataclass
-class TableReport:
-    name: str
-    columns: list[tuple[str, str]]
-    partition_keys: list[str]
-    partitions: list[list[str]]
-    location: str
+from gluerelay.operate import RunDetail, run_detail
+from gluerelay.records import StepReport, TransitionReport, plain
+from gluerelay.views import detail_view
 
 
 @dataclass
@@ -45,49 +31,100 @@ class AlarmReport:
 
 
 @dataclass
-class RunReport:
-    run_id: str
-    status: str
+class LocalFacts:
+    """What the local cloud saw of a run beyond its records."""
+
+    execution_arn: str
     execution_status: str
-    trigger: str | None
-    started_at: str | None
-    ended_at: str | None
-    seconds: float | None
-    steps: list[StepReport]
-    rows: dict[str, Any]
-    tables: list[TableReport]
-    state_transitions: int
-    transitions: list[TransitionReport]
-    history_events: int
+    error: str | None  # the execution's own error and cause (DescribeExecution)
+    cause: str | None
     lambda_invocations: dict[str, int]
     cold_starts: int
-    failed_step: dict[str, Any] | None
     alarms: list[AlarmReport] = field(default_factory=list)
     alarms_in_alarm: list[str] = field(default_factory=list)
-    error: str | None = None
-    cause: str | None = None
+
+
+@dataclass
+class RunReport:
+    detail: RunDetail
+    local: LocalFacts
+
+    @property
+    def run_id(self) -> str:
+        return self.detail.run.run_id
+
+    @property
+    def pipeline(self) -> str:
+        return self.detail.run.pipeline
+
+    @property
+    def status(self) -> str:
+        return self.detail.run.status
 
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCEEDED"
 
+    @property
+    def trigger(self) -> str | None:
+        return self.detail.run.trigger
+
+    @property
+    def steps(self) -> list[StepReport]:
+        return self.detail.steps
+
+    @property
+    def rows(self) -> dict[str, Any]:
+        return {
+            **self.detail.rows,
+            **(
+                {"quarantined_by_reason": self.detail.quarantined_by_reason}
+                if self.detail.quarantined_by_reason
+                else {}
+            ),
+        }
+
+    @property
+    def failed_step(self) -> str | None:
+        return self.detail.run.failed_step
+
+    @property
+    def error(self) -> str | None:
+        return self.detail.run.error or self.local.error
+
+    @property
+    def cause(self) -> str | None:
+        return self.detail.cause or self.local.cause
+
+    @property
+    def state_transitions(self) -> int:
+        return self.detail.state_transitions
+
+    @property
+    def transitions(self) -> list[TransitionReport]:
+        return self.detail.transitions
+
+    def step(self, step_id: str) -> StepReport:
+        found = next((s for s in self.steps if s.step == step_id), None)
+        if found is None:
+            raise KeyError(f"run {self.run_id} has no step {step_id} (steps: {[s.step for s in self.steps]})")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as `gluerelay runs show --json` prints it, the local cloud's own facts under "local"."""
+        return {**asdict(self.detail), "local": asdict(self.local)}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=str)
+        return json.dumps(self.to_dict(), indent=2, default=str)
 
 
 def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
     """The run's report, with CloudWatch's alarms evaluated as of now."""
     cloud.cloudwatch.evaluate()
-    sfn = cloud.client("stepfunctions")
-    execution = sfn.describe_execution(executionArn=execution_arn)
-    run_id = run_id_of(execution)
-    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    items = _run_items(cloud, run_id, settled=execution["status"] != "RUNNING")
-    run = next((i for i in items if i["sk"] == "RUN"), {})
-    steps = [step_report(i) for i in items if str(i["sk"]).startswith("STEP#")]
-    rows: dict[str, Any] = {}
-    for step in steps:
-        rows.update(step.facts.get("rows", {}))
+    execution = cloud.client("stepfunctions").describe_execution(executionArn=execution_arn)
+    run_id = run_id_of_execution(execution["name"])
+    _settle(cloud, run_id, settled=execution["status"] != "RUNNING")
+    detail = run_detail(cloud.target(), run_id)
     started = execution["startDate"].timestamp()
     stopped = execution.get("stopDate")
     ended = stopped.timestamp() if stopped else None
@@ -109,146 +146,55 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
     in_alarm = [
         a["AlarmName"] for a in cloud.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
     ]
-    failed = (
-        {"step": run["failed_step"], "error": run.get("error"), "cause": run.get("cause")}
-        if run.get("failed_step")
-        else None
-    )
     return RunReport(
-        run_id=run_id,
-        status=str(run.get("status", execution["status"])),
-        execution_status=execution["status"],
-        trigger=run.get("trigger"),
-        started_at=run.get("started_at"),
-        ended_at=run.get("ended_at"),
-        seconds=round(ended - started, 3) if ended else None,
-        steps=sorted(steps, key=lambda s: s.step),
-        rows=rows,
-        tables=_tables(cloud),
-        state_transitions=state_transitions(history),
-        transitions=transitions(history),
-        history_events=len(history),
-        lambda_invocations=counts,
-        cold_starts=sum(1 for i in window if i.cold_start),
-        failed_step=failed,
-        alarms=alarms,
-        alarms_in_alarm=sorted(in_alarm),
-        error=execution.get("error"),
-        cause=execution.get("cause"),
+        detail,
+        LocalFacts(
+            execution_arn=execution_arn,
+            execution_status=execution["status"],
+            error=execution.get("error"),
+            cause=execution.get("cause"),
+            lambda_invocations=counts,
+            cold_starts=sum(1 for i in window if i.cold_start),
+            alarms=alarms,
+            alarms_in_alarm=sorted(in_alarm),
+        ),
     )
 
 
-def _run_items(cloud: LocalCloud, run_id: str, *, settled: bool, timeout: float = 10) -> list[dict[str, Any]]:
-    """The run's items in the control table. Once the execution has ended, wait (briefly) for its steps'
-    closing writes: on_glue_event and the sweeper mark a step SUCCEEDED or FAILED just after they answer
-    Step Functions, so the workflow can end a moment before its last step leaves COMPLETING."""
+def _settle(cloud: LocalCloud, run_id: str, *, settled: bool, timeout: float = 10) -> None:
+    """Once the execution has ended, wait (briefly) for its steps' closing writes: on_glue_event and the
+    sweeper mark a step SUCCEEDED or FAILED just after they answer Step Functions, so the workflow can end a
+    moment before its last step leaves COMPLETING."""
     deadline = time.monotonic() + timeout
-    while True:
+    while settled:
         items = cloud.client("dynamodb").query(
             TableName=cloud.output("ControlTableName"),
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": f"RUN#{run_id}"}},
+            ExpressionAttributeValues={":p": {"S": run_pk(run_id)}},
         )["Items"]
-        found = [plain(item) for item in items]
-        closing = [i for i in found if str(i["sk"]).startswith("STEP#") and i.get("status") == "COMPLETING"]
-        if not settled or not closing or time.monotonic() > deadline:
-            return found
+        closing = [
+            i
+            for i in map(plain, items)
+            if str(i["sk"]).startswith(STEP_SK_PREFIX) and i.get("status") == "COMPLETING"
+        ]
+        if not closing or time.monotonic() > deadline:
+            return
         time.sleep(0.05)
 
 
-def _tables(cloud: LocalCloud) -> list[TableReport]:
-    glue = cloud.client("glue")
-    database = cloud.output("CatalogDatabaseName")
-    found = []
-    for table in glue.get_tables(DatabaseName=database)["TableList"]:
-        partitions = glue.get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]
-        found.append(
-            TableReport(
-                name=table["Name"],
-                columns=[(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]],
-                partition_keys=[k["Name"] for k in table.get("PartitionKeys", [])],
-                partitions=sorted(p["Values"] for p in partitions),
-                location=table["StorageDescriptor"]["Location"],
-            )
-        )
-    return sorted(found, key=lambda t: t.name)
-
-
-def render(report: RunReport, console: Console) -> None:  # noqa: PLR0912 - one table after another
-    colour = "green" if report.succeeded else "red"
-    console.print(
-        f"\n[bold]run[/] {report.run_id}  [bold {colour}]{report.status}[/]  "
-        f"trigger {report.trigger or '-'}  {report.seconds or 0:.1f} s"
-    )
-    timeline = Table(title="steps", title_justify="left")
-    for column in ("step", "kind", "status", "opened", "seconds", "Glue run / crawl", "what happened"):
-        timeline.add_column(column)
-    for step in report.steps:
-        facts = step.facts
-        if step.kind == "job":
-            rows = facts.get("rows", {})
-            what = ", ".join(
-                f"{k.removeprefix('rows_')} {v:,}" for k, v in rows.items() if isinstance(v, int)
-            )
-        else:
-            tables, partitions = facts.get("tables", {}), facts.get("partitions", {})
-            what = (
-                f"tables +{tables.get('created', 0)} ~{tables.get('updated', 0)}, "
-                f"partitions +{partitions.get('created', 0)} ~{partitions.get('updated', 0)}"
-            )
-        if step.error:
-            what = f"[red]{step.error}: {step.cause or ''}[/]"
-        if step.repaired_by:
-            what += f" [yellow](completed by the {step.repaired_by}: its Glue event was lost)[/]"
-        timeline.add_row(
-            step.step,
-            step.kind,
-            step.status,
-            (step.opened_at or "")[11:23],
-            f"{step.seconds:.2f}" if step.seconds is not None else "-",
-            (step.glue_id or "-")[:20],
-            what,
-        )
-    console.print(timeline)
-    if report.rows:
-        rows = Table(title="rows", title_justify="left")
-        rows.add_column("measure")
-        rows.add_column("value", justify="right")
-        for key, value in report.rows.items():
-            if isinstance(value, dict):
-                for reason, count in value.items():
-                    rows.add_row(f"  quarantined: {reason}", f"{count:,}")
-            else:
-                rows.add_row(key, f"{value:,}")
-        console.print(rows)
-    catalog = Table(title="catalog", title_justify="left")
-    for column in ("table", "columns", "partitioned by", "partitions"):
-        catalog.add_column(column)
-    for table in report.tables:
-        columns = ", ".join(f"{n} {t}" for n, t in table.columns)
-        catalog.add_row(table.name, columns, ", ".join(table.partition_keys), str(len(table.partitions)))
-    console.print(catalog)
-    flow = Table(title=f"state transitions ({report.state_transitions})", title_justify="left")
-    for column in ("state", "type", "entered", "seconds"):
-        flow.add_column(column)
-    for transition in report.transitions:
-        seconds = f"{transition.seconds:.3f}" if transition.seconds is not None else "-"
-        flow.add_row(transition.state, transition.type, transition.entered_at[11:23], seconds)
-    console.print(flow)
-    invocations = ", ".join(f"{k} {v}" for k, v in sorted(report.lambda_invocations.items()))
-    console.print(
-        f"history events {report.history_events}; "
-        f"Lambda invocations: {invocations} ({report.cold_starts} cold starts)"
-    )
-    for change in report.alarms:
+def render(report: RunReport, console: Console) -> None:
+    """The run as `gluerelay runs show` draws it, then what the local cloud saw."""
+    console.print()
+    detail_view(report.detail, console)
+    local = report.local
+    invocations = ", ".join(f"{k} {v}" for k, v in sorted(local.lambda_invocations.items()))
+    console.print(f"Lambda invocations: {invocations} ({local.cold_starts} cold starts)")
+    for change in local.alarms:
         colour = "red" if change.new_state == "ALARM" else "green"
         topics = ", ".join(t.rsplit(":", 1)[-1] for t in change.notified) or "no action"
         console.print(
             f"alarm [bold {colour}]{change.new_state}[/] {change.alarm} (was {change.old_state}) "
             f"at {change.at[11:19]} -> {topics}: {change.reason}"
         )
-    if not report.alarms_in_alarm:
+    if not local.alarms_in_alarm:
         console.print("alarms: none in ALARM")
-    if not report.succeeded:
-        where = (report.failed_step or {}).get("step", "?")
-        console.print(f"[bold red]failed at {where}[/]: {report.error}: {report.cause}")

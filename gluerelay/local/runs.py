@@ -1,50 +1,110 @@
-"""Starting pipeline runs in a local cloud the way they start on AWS: files landing in the bucket (S3 events)
-or a run started by hand against the relational source."""
+"""Starting pipeline runs in a local cloud the way they start on AWS: files landing under a pipeline's prefix
+(S3 events), or a run started by hand (for example against the relational source)."""
 
 from __future__ import annotations
 
-import json
+import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gluerelay import datagen
+from relay.contract import ExecutionInput, Trigger, manual_run_id, resolve_params
+
+from gluerelay import datagen, datagen_orders
 from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.report import RunReport, build
 
+Lander = Callable[[int, int, int, Path], list[Path]]  # (rows, files, seed, folder) -> the files
 
-def land(
-    cloud: LocalCloud, *, rows: int, files: int, seed: int, fmt: datagen.OutputFormat = "csv"
-) -> list[str]:
-    """Generate `rows` customer rows, split over `files` export files, and put them under landing/.
 
-    Every file is written before the first put, so the puts arrive together, as an export job's do.
-    """
-    bucket = cloud.output("DataBucketName")
+def _customers(rows: int, files: int, seed: int, folder: Path) -> list[Path]:
     data = list(datagen.generate_rows(rows, seed))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     paths = []
     for index in range(files):
-        path = cloud.work_dir / f"customers-{stamp}-{index + 1:03d}.{fmt}"
-        datagen.write(path, iter(data[index::files]), fmt)
+        path = folder / f"customers-{stamp}-{index + 1:03d}.csv"
+        datagen.write(path, iter(data[index::files]), "csv")
         paths.append(path)
+    return paths
+
+
+def _orders_for(rows: int, seed: int) -> datagen_orders.Orders:
+    """About `rows` order lines: orders of one to four lines each."""
+    return datagen_orders.generate(max(1, rows * 2 // 5), seed)
+
+
+def _orders(rows: int, files: int, seed: int, folder: Path) -> list[Path]:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return datagen_orders.write_files(_orders_for(rows, seed), folder, files, stamp)
+
+
+# Sample data for the example pipelines (a pipeline of your own lands your own files).
+SAMPLES: dict[str, Lander] = {"customers": _customers, "orders": _orders}
+
+
+def rows_landed(pipeline: str, *, rows: int, seed: int) -> int:
+    """How many input rows `land` puts in for these arguments (what the runs' outputs must account for)."""
+    if pipeline == "orders":
+        return len(_orders_for(rows, seed).lines)
+    return rows
+
+
+def landing_prefix(cloud: LocalCloud, pipeline: str) -> str:
+    s3 = cloud.project.pipeline(pipeline).triggers.s3
+    if s3 is None:
+        raise ValueError(f"pipeline {pipeline} starts no runs from landed files (it has no triggers.s3)")
+    return s3.prefix
+
+
+def land(
+    cloud: LocalCloud,
+    *,
+    rows: int,
+    files: int,
+    seed: int,
+    pipeline: str = "customers",
+    sample: str | None = None,
+) -> list[str]:
+    """Generate sample files (the pipeline's own, or `sample`'s for a pipeline that reads the same data)
+    and put them under the pipeline's landing prefix; their keys.
+
+    Every file is written before the first put, so the puts arrive together, as an export job's do.
+    """
+    sample = sample or pipeline
+    if sample not in SAMPLES:
+        raise ValueError(
+            f"no sample data for pipeline {sample} (there is for {', '.join(SAMPLES)}): "
+            "land your own files through `gluerelay local up`"
+        )
+    prefix = landing_prefix(cloud, pipeline)
+    folder = cloud.work_dir / "landing" / pipeline / secrets.token_hex(3)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = SAMPLES[sample](rows, files, seed, folder)
+    bucket = cloud.output("DataBucketName")
     s3 = cloud.client("s3")
     for path in paths:
-        s3.put_object(Bucket=bucket, Key=f"landing/{path.name}", Body=path.read_bytes())
-    return [f"landing/{path.name}" for path in paths]
+        s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())
+    return [f"{prefix}{path.name}" for path in paths]
 
 
 def run_from_landing(
-    cloud: LocalCloud, *, rows: int, files: int = 1, seed: int = 7, timeout: float = 600
+    cloud: LocalCloud,
+    *,
+    rows: int,
+    files: int = 1,
+    seed: int = 7,
+    pipeline: str = "customers",
+    timeout: float = 600,
 ) -> list[RunReport]:
     """Land files and follow every run they start (one per arrival batch) to its end."""
-    known = {e["executionArn"] for e in cloud.executions()}
+    known = {e["executionArn"] for e in cloud.executions(pipeline)}
     began = time.perf_counter()
-    land(cloud, rows=rows, files=files, seed=seed)
+    land(cloud, rows=rows, files=files, seed=seed, pipeline=pipeline)
     cloud.timings["land"] = round(time.perf_counter() - began, 3)
-    started = cloud.wait_for_new_executions(1, known, timeout=60)
+    started = cloud.wait_for_new_executions(1, known, timeout=60, pipeline=pipeline)
     time.sleep(float(cloud.template.parameters.get("ArrivalBatchingWindowSeconds", "0")) + 0.5)
-    started = [e for e in cloud.executions() if e["executionArn"] not in known] or started
+    started = [e for e in cloud.executions(pipeline) if e["executionArn"] not in known] or started
     reports = []
     for execution in sorted(started, key=lambda e: e["startDate"]):
         cloud.wait_for_execution(execution["executionArn"], timeout)
@@ -54,10 +114,28 @@ def run_from_landing(
     return reports
 
 
+def start_manual(cloud: LocalCloud, pipeline: str, params: dict[str, str]) -> str:
+    """Start a run by hand, as `gluerelay start` does; its execution ARN."""
+    specs = cloud.project.pipeline(pipeline).params
+    now = datetime.now(UTC)
+    run_id = manual_run_id(pipeline, now, secrets.token_hex(3))
+    execution_input = ExecutionInput(
+        run_id=run_id,
+        trigger=Trigger.MANUAL,
+        ingest_date=now.date().isoformat(),
+        params=resolve_params(specs, params),
+    )
+    return str(
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.state_machine_arn(pipeline), name=run_id, input=execution_input.to_json()
+        )["executionArn"]
+    )
+
+
 def run_from_database(
     cloud: LocalCloud, *, rows: int, seed: int = 7, jdbc_url: str | None = None, timeout: float = 600
 ) -> RunReport:
-    """Start a run by hand that extracts from the relational source through a Glue connection.
+    """Start a customers run by hand that extracts from the relational source through a Glue connection.
 
     With `jdbc_url` (a real PostgreSQL: jdbc:postgresql://host:5432/db?user=…&password=…) the source is that
     database's `customers` table; otherwise a generated SQLite database stands in for it. Either way the
@@ -70,18 +148,6 @@ def run_from_database(
         datagen.write(database, datagen.generate_rows(rows, seed), "sqlite")
         jdbc_url = f"jdbc:sqlite:{Path(database).resolve()}"
     cloud.glue.extra_connections[name] = jdbc_url
-    today = datetime.now(UTC).date().isoformat()
-    run_id = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}-{int(time.time() * 1000) % 1000:03d}"
-    execution_input = {
-        "run_id": run_id,
-        "trigger": "manual",
-        "ingest_date": today,
-        "objects": [],
-        "extract_arguments": {"--source": "jdbc", "--connection_name": name, "--ingest_date": today},
-        "cleanse_arguments": {"--ingest_date": today},
-    }
-    arn = cloud.client("stepfunctions").start_execution(
-        stateMachineArn=cloud.output("StateMachineArn"), name=run_id, input=json.dumps(execution_input)
-    )["executionArn"]
+    arn = start_manual(cloud, "customers", {"source": "jdbc", "connection_name": name})
     cloud.wait_for_execution(arn, timeout)
     return build(cloud, arn)

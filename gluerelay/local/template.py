@@ -302,12 +302,17 @@ _CloudFormationLoader.add_multi_constructor("!", _short_form)
 
 def load_yaml(path: Path) -> dict[str, Any]:
     """A CloudFormation template in YAML, as the JSON CloudFormation reads."""
+    return parse_yaml(path.read_text(), str(path))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """CloudFormation YAML (short forms included) as the JSON CloudFormation reads; `source` names it."""
     try:
-        loaded = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # a SafeLoader
+        loaded = yaml.load(text, Loader=_CloudFormationLoader)  # a SafeLoader
     except yaml.YAMLError as e:
-        raise TemplateError(f"{path} is not valid YAML: {e}") from e
+        raise TemplateError(f"{source} is not valid YAML: {e}") from e
     if not isinstance(loaded, dict):
-        raise TemplateError(f"{path} is not a CloudFormation template (no mapping at the top)")
+        raise TemplateError(f"{source} is not a CloudFormation template (no mapping at the top)")
     return loaded
 
 

@@ -23,3 +23,14 @@ def gluerelay(cloud: LocalCloud, *args: str, endpoint: str | None = None) -> sub
         "COLUMNS": "200",  # tables as wide as their content
     }
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def validate(project: Path) -> subprocess.CompletedProcess[str]:
+    """`gluerelay pipelines validate --project PROJECT`: it needs no cloud."""
+    return subprocess.run(
+        [CLI, "pipelines", "validate", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

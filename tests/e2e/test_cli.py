@@ -37,12 +37,14 @@ def test_local_run_prints_the_cloud_and_the_run_as_json() -> None:
         "stop",
     }
     [run] = document["runs"]
-    assert run["status"] == "SUCCEEDED"
+    assert (run["run"]["status"], run["run"]["pipeline"]) == ("SUCCEEDED", "customers")
     assert run["rows"]["rows_read"] == 400
+    assert [s["step"] for s in run["steps"]] == ["extract", "crawl_raw", "cleanse", "crawl_cleansed"]
     assert [s["status"] for s in run["steps"]] == ["SUCCEEDED"] * 4
     assert [t["state"] for t in run["transitions"]][-1] == "Run succeeded"
     assert len(run["transitions"]) == run["state_transitions"]
-    assert run["alarms_in_alarm"] == []
+    assert run["local"]["alarms_in_alarm"] == []
+    assert run["local"]["lambda_invocations"]["StartStepFunction"] == 4
 
 
 def test_local_run_refuses_a_jdbc_url_without_the_jdbc_source() -> None:

@@ -48,22 +48,25 @@ def test_a_failed_run_sets_off_its_alarm_and_the_notification_reaches_sns(
         cloud.glue.fail_jobs.clear()
     report = build(cloud, arn)  # evaluates the alarms as of now
 
-    assert alarm_state(cloud, "ExecutionsFailedAlarm") == "ALARM"
-    name = cloud.template.physical_name("ExecutionsFailedAlarm")
-    assert name in report.alarms_in_alarm
-    assert any(a.alarm == name and a.new_state == "ALARM" and a.notified for a in report.alarms)
+    assert alarm_state(cloud, "RunsFailedAlarm") == "ALARM"
+    name = cloud.template.physical_name("RunsFailedAlarm")
+    assert name in report.local.alarms_in_alarm
+    assert any(a.alarm == name and a.new_state == "ALARM" and a.notified for a in report.local.alarms)
     notice = eventually(
         lambda: [m for m in alarm_inbox() if m["AlarmName"] == name and m["NewStateValue"] == "ALARM"],
         what="the ALARM notification in the subscribed queue",
     )[0]
     assert notice["Subject"] == f'ALARM: "{name}" in US East (N. Virginia)'
-    assert notice["Trigger"]["MetricName"] == "ExecutionsFailed"
-    assert notice["Trigger"]["Namespace"] == "AWS/States"
+    assert notice["Trigger"]["MetricName"] == "RunsFailed"
+    assert notice["Trigger"]["Namespace"] == "gluerelay"
     assert "greater than the threshold (0.0)" in notice["NewStateReason"]
-    # EMF lines the functions printed are metrics, with Powertools' dimensions.
-    metrics = cloud.client("cloudwatch").list_metrics(Namespace="gluerelay", MetricName="StepsStarted")
-    dimensions = {d["Name"]: d["Value"] for m in metrics["Metrics"] for d in m["Dimensions"]}
-    assert dimensions == {"service": "gluerelay", "Kind": dimensions.get("Kind", "?")}
+    # EMF lines the functions printed are metrics, with Powertools' dimensions: in all, and per pipeline.
+    metrics = cloud.client("cloudwatch").list_metrics(Namespace="gluerelay", MetricName="RunsFailed")
+    dimensions = sorted(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in metrics["Metrics"])
+    assert dimensions == [
+        [("Pipeline", "customers"), ("service", "gluerelay")],
+        [("service", "gluerelay")],
+    ]
     assert cloud.cloudwatch.rejected_lines == 0
 
 
@@ -110,7 +113,7 @@ def test_a_raising_event_handler_is_retried_then_dead_lettered_and_the_sweeper_f
     assert final["status"] == "SUCCEEDED"
     assert sum(1 for i in cloud.lambdas.invocations if "SweeperFunction" in i.function) > sweeps
     extract = build(cloud, arn).steps[0]
-    assert (extract.step, extract.status, extract.repaired_by) == ("01-extract", "SUCCEEDED", "sweeper")
+    assert (extract.step, extract.status, extract.repaired_by) == ("extract", "SUCCEEDED", "sweeper")
 
 
 def test_schedules_fire_once_per_period_the_clock_moves(cloud: LocalCloud) -> None:
@@ -136,7 +139,7 @@ def test_a_disabled_rule_delivers_nothing(cloud: LocalCloud) -> None:
     delivered = len([d for d in cloud.bus.deliveries if d.rule == rule])
     events.disable_rule(Name=rule)
     try:
-        s3.put_object(Bucket=bucket, Key="landing/while-disabled.csv", Body=b"customer_id\n1\n")
+        s3.put_object(Bucket=bucket, Key="landing/customers/while-disabled.csv", Body=b"customer_id\n1\n")
         time.sleep(2)  # more than the arrival batching window
         assert len([d for d in cloud.bus.deliveries if d.rule == rule]) == delivered
         assert [e for e in cloud.executions() if e["executionArn"] not in known] == []

@@ -59,14 +59,15 @@ def as_json(done: subprocess.CompletedProcess[str]) -> Any:
 def test_runs_list_shows_every_run_with_its_status_and_failing_step(cloud: LocalCloud, runs: Runs) -> None:
     listed = {r["run_id"]: r for r in as_json(gluerelay(cloud, "runs", "list", "--local", "--json"))}
     assert listed[runs.succeeded]["status"] == "SUCCEEDED" and listed[runs.succeeded]["seconds"] > 0
-    assert (listed[runs.failed]["status"], listed[runs.failed]["failed_step"]) == ("FAILED", "03-cleanse")
+    assert (listed[runs.failed]["status"], listed[runs.failed]["failed_step"]) == ("FAILED", "cleanse")
     assert listed[runs.failed]["error"] == "GlueJobFailed"
     assert listed[runs.running]["status"] == "RUNNING" and listed[runs.running]["ended_at"] is None
-    assert all(r["trigger"] == "s3" for r in listed.values())
+    assert all(r["trigger"] == "s3" and r["pipeline"] == "customers" for r in listed.values())
+    assert as_json(gluerelay(cloud, "runs", "list", "--local", "--pipeline", "orders", "--json")) == []
     failed_only = as_json(gluerelay(cloud, "runs", "list", "--local", "--status", "FAILED", "--json"))
     assert [r["run_id"] for r in failed_only] == [runs.failed]
     text = gluerelay(cloud, "runs", "list", "--local", "--since", "1h")
-    assert text.returncode == 0 and runs.failed in text.stdout and "03-cleanse (GlueJobFailed)" in text.stdout
+    assert text.returncode == 0 and runs.failed in text.stdout and "cleanse (GlueJobFailed)" in text.stdout
 
 
 def test_runs_show_draws_the_steps_and_names_the_failure(
@@ -80,8 +81,8 @@ def test_runs_show_draws_the_steps_and_names_the_failure(
     )  # the crawl that served it
     assert detail["rows"]["rows_read"] == 300
     assert sum(detail["quarantined_by_reason"].values()) == detail["rows"]["rows_quarantined"]
-    assert any("cleansed_customers" in t for t in detail["tables"])
-    assert detail["state_transitions"] == 8
+    assert {t["name"] for t in detail["tables"]} == {"raw_customers", "cleansed_customers"}
+    assert detail["state_transitions"] == 7
 
     page, picture = tmp_path / "run.html", tmp_path / "run.png"
     text = gluerelay(
@@ -89,13 +90,13 @@ def test_runs_show_draws_the_steps_and_names_the_failure(
     )
     assert text.returncode == 0, text.stderr
     assert "█" in text.stdout  # the timeline's bars
-    assert "03-cleanse: GlueJobFailed" in text.stdout
+    assert "cleanse: GlueJobFailed" in text.stdout
     assert "the warehouse was down (injected)" in text.stdout
     assert 'class="bar"' in page.read_text() and runs.failed in page.read_text()
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 5_000
 
     running = as_json(gluerelay(cloud, "runs", "show", runs.running, "--local", "--json"))
-    assert [(s["step"], s["status"]) for s in running["steps"]] == [("01-extract", "OPEN")]
+    assert [(s["step"], s["status"]) for s in running["steps"]] == [("extract", "OPEN")]
 
 
 def test_runs_cost_prices_glue_transitions_and_lambda_per_run_and_in_total(
@@ -107,9 +108,9 @@ def test_runs_cost_prices_glue_transitions_and_lambda_per_run_and_in_total(
     # Two crawls of seconds each, billed at the 10-minute minimum (DPUHour from ListCrawls)
     assert len(cost["crawls"]) == 2 and not cost["crawl_dpu_estimated"]
     assert cost["crawl_dpu_hours"] == pytest.approx(2 * 600 / 3600, rel=1e-3)
-    assert cost["state_transitions"] == 8
+    assert cost["state_transitions"] == 7
     assert cost["lambda_invocations"] == 4 + 4 + 1  # start_step, on_glue_event per step, on_arrival
-    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 8 * 0.025 / 1000 + 9 * 0.2 / 1e6
+    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 7 * 0.025 / 1000 + 9 * 0.2 / 1e6
     assert one["total"]["usd"] == pytest.approx(expected, rel=1e-3)
     everything = as_json(gluerelay(cloud, "runs", "cost", "--since", "1h", "--local", "--json"))
     assert {c["run_id"] for c in everything["runs"]} == {runs.succeeded, runs.failed, runs.running}
@@ -124,9 +125,14 @@ def test_start_by_hand_runs_the_named_objects(cloud: LocalCloud, runs: Runs) -> 
     described = cloud.client("stepfunctions").describe_execution(
         executionArn=cloud.execution_arn(runs.succeeded)
     )
-    key = json.loads(described["input"])["objects"][0].split("/", 3)[3]
-    started = as_json(gluerelay(cloud, "start", "--keys", key, "--local", "--json"))
-    assert started["run_id"].startswith("manual-") and started["objects"] == [f"s3://{bucket}/{key}"]
+    manifest_uri = json.loads(described["input"])["manifest_uri"]
+    manifest = cloud.client("s3").get_object(Bucket=bucket, Key=manifest_uri.split("/", 3)[3])["Body"].read()
+    key = json.loads(manifest)["objects"][0]["key"]
+    started = as_json(
+        gluerelay(cloud, "start", "--pipeline", "customers", "--keys", key, "--local", "--json")
+    )
+    assert started["run_id"].startswith("customers-manual-") and started["objects"] == [key]
+    assert started["params"] == {"source": "s3", "connection_name": ""}
     final = cloud.wait_for_execution(started["execution_arn"])
     assert final["status"] == "SUCCEEDED"
     record = eventually(
@@ -135,7 +141,7 @@ def test_start_by_hand_runs_the_named_objects(cloud: LocalCloud, runs: Runs) -> 
     )
     assert record["run"]["trigger"] == "manual" and record["rows"]["rows_read"] == 300
     plain = gluerelay(cloud, "start", "--keys", key, "--local")
-    assert plain.returncode == 0 and plain.stdout.strip().startswith("manual-")
+    assert plain.returncode == 0 and plain.stdout.strip().startswith("customers-manual-")
 
 
 @pytest.mark.parametrize(
@@ -143,9 +149,14 @@ def test_start_by_hand_runs_the_named_objects(cloud: LocalCloud, runs: Runs) -> 
     [
         (("runs", "show", "no-such-run", "--local"), 1, "no run no-such-run in stack gluerelay-local"),
         (("runs", "list", "--local", "--stack", "nope"), 1, "stack nope not found"),
-        (("start", "--local", "--keys", "landing/missing.csv"), 1, "no object s3://"),
-        (("start", "--local", "--source", "jdbc"), 1, "has no relational source"),
-        (("start", "--local"), 1, "--source s3 needs --keys"),
+        (("start", "--local", "--keys", "landing/customers/missing.csv"), 1, "no object s3://"),
+        (("start", "--local", "--keys", "raw/x.csv"), 1, "jobs read landed objects only, under landing/"),
+        (("start", "--local", "--param", "source=ftp"), 1, "parameter source='ftp' is not one of: s3, jdbc"),
+        (("start", "--local", "--param", "sauce=jdbc"), 1, "unknown parameter sauce (declared:"),
+        (("start", "--local", "--param", "source"), 2, "write NAME=VALUE"),
+        (("start", "--local", "--pipeline", "nope"), 1, "no pipeline 'nope' (pipelines: customers, orders)"),
+        (("start", "--local", "--ingest-date", "2024-13-45"), 1, "--ingest-date '2024-13-45' is not a date"),
+        (("runs", "list", "--local", "--pipeline", "nope"), 1, "stack gluerelay-local has no pipeline nope"),
         (("runs", "list", "--local", "--since", "yesterday"), 2, "a number and m, h, d or w"),
         (("runs", "cost", "--local"), 2, "name one RUN or give --since"),
     ],

@@ -49,7 +49,7 @@ def test_polling_pays_per_poll_and_callbacks_pay_per_step(fast_cloud: LocalCloud
         fast_cloud,
         "callbacks",
         target=target,
-        machine=fast_cloud.output("StateMachineArn"),
+        machine=fast_cloud.state_machine_arn("customers"),
         key=key,
         name="called-back",
         step_seconds=STEP_SECONDS,
@@ -62,8 +62,8 @@ def test_polling_pays_per_poll_and_callbacks_pay_per_step(fast_cloud: LocalCloud
     assert polled.polls >= 4
     assert polled.transitions == 5 + 3 * polled.polls  # 2 .sync jobs, 2 crawler starts, the end
     assert polled.lambda_requests == 2 + polled.polls
-    # Callbacks: the same eight transitions whatever the duration; start_step and on_glue_event per step.
-    assert ours.transitions == 8
+    # Callbacks: the same seven transitions whatever the duration; start_step and on_glue_event per step.
+    assert ours.transitions == 7
     assert ours.lambda_requests == 8
     assert [kind for kind, _ in polled.handoffs_ms] == ["sync", "poll", "sync", "poll"]
     assert all(ms >= 0 for _, ms in ours.handoffs_ms)

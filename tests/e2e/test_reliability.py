@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from relay.contract import manifest_key
 
 from gluerelay.local.audit import Figures, account
 from gluerelay.local.cloud import CloudOptions, LocalCloud
@@ -88,9 +89,10 @@ def every_row_once(cloud: LocalCloud, run_ids: list[str], rows_in: int) -> Figur
 
 
 def objects_of(cloud: LocalCloud, run_id: str) -> list[str]:
-    """The landed keys a run was started for (its execution input)."""
-    described = cloud.client("stepfunctions").describe_execution(executionArn=cloud.execution_arn(run_id))
-    return [uri.split("/", 3)[3] for uri in json.loads(described["input"])["objects"]]  # s3://bucket/key
+    """The landed keys a run was started for (its manifest)."""
+    s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key(run_id))["Body"].read())
+    return [o["key"] for o in manifest["objects"]]
 
 
 # ------------------------------------------------------------------------------------------ 1. duplicates
@@ -148,8 +150,8 @@ def test_twenty_concurrent_runs_share_crawls_and_each_waits_for_a_crawl_of_its_o
     cloud: LocalCloud, chaos: list[Row]
 ) -> None:
     crawlers = {
-        "02-crawl-raw": (glue_name(cloud, "RawCustomersCrawler"), "01-extract"),
-        "04-crawl-cleansed": (glue_name(cloud, "CleansedCustomersCrawler"), "03-cleanse"),
+        "crawl_raw": (glue_name(cloud, "RawCustomersCrawler"), "extract"),
+        "crawl_cleansed": (glue_name(cloud, "CleansedCustomersCrawler"), "cleanse"),
     }
     first_crawl = len(cloud.glue.crawls)
     cloud.glue.timing.min_crawl_seconds = 3.0  # AWS crawls take a minute or more: crawls overlap runs
@@ -183,7 +185,7 @@ def test_twenty_concurrent_runs_share_crawls_and_each_waits_for_a_crawl_of_its_o
         row(
             "03 20 concurrent runs sharing crawlers",
             figures,
-            f"crawls for 20 runs: raw {counts['02-crawl-raw']}, cleansed {counts['04-crawl-cleansed']}; "
+            f"crawls for 20 runs: raw {counts['crawl_raw']}, cleansed {counts['crawl_cleansed']}; "
             "each after its run's data",
         )
     )
@@ -223,7 +225,7 @@ def test_lost_job_and_crawler_events_are_repaired_by_the_sweeper(cloud: LocalClo
     assert sorted(dropped) == sorted(lost)
     assert report.status == "SUCCEEDED", report.cause
     repaired = {s.step: s.repaired_by for s in report.steps}
-    assert (repaired["01-extract"], repaired["02-crawl-raw"]) == ("sweeper", "sweeper")
+    assert (repaired["extract"], repaired["crawl_raw"]) == ("sweeper", "sweeper")
     # The clock races on here, so a sweep may also beat a real event to a later step: either completes
     # it, once.
     assert all(s.status == "SUCCEEDED" for s in report.steps)
@@ -254,7 +256,7 @@ def test_duplicate_and_reordered_glue_events_complete_each_step_once_and_late_on
     eventually(lambda: len(calls()) >= 4 * 3, what="every copy of the 4 Glue events handled")
     time.sleep(1)
     assert report.status == "SUCCEEDED", report.cause
-    assert report.state_transitions == 8  # the same as a run without duplicates: nothing ran twice
+    assert report.state_transitions == 7  # the same as a run without duplicates: nothing ran twice
     # Each step decided once: a second decision would find its task closed and leave the step CLOSED.
     assert [s.status for s in report.steps] == ["SUCCEEDED"] * 4
     assert len(calls()) == 4 * 3, [(i.attempt, i.error_type) for i in calls()]
@@ -302,7 +304,7 @@ def test_a_failed_timed_out_or_stopped_job_fails_the_run_with_glues_message_and_
     cloud: LocalCloud, chaos: list[Row], alarm_inbox: Callable[[], list[dict[str, Any]]]
 ) -> None:
     job = glue_name(cloud, "CleanseCustomersJob")
-    alarm = glue_name(cloud, "ExecutionsFailedAlarm")
+    alarm = glue_name(cloud, "RunsFailedAlarm")
     expected = {"FAILED": "GlueJobFailed", "TIMEOUT": "GlueJobTimeout", "STOPPED": "GlueJobStopped"}
     run_ids = []
     s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
@@ -317,14 +319,14 @@ def test_a_failed_timed_out_or_stopped_job_fails_the_run_with_glues_message_and_
         run_ids.append(report.run_id)
 
         assert report.status == "FAILED"
-        assert report.failed_step is not None and report.failed_step["step"] == "03-cleanse"
+        assert report.failed_step == "cleanse"
         assert report.error == error
         assert message in str(report.cause)
     notice = eventually(
         lambda: [m for m in alarm_inbox() if m["AlarmName"] == alarm and m["NewStateValue"] == "ALARM"],
-        what="the executions-failed ALARM notification",
+        what="the runs-failed ALARM notification",
     )
-    assert notice[0]["Trigger"]["MetricName"] == "ExecutionsFailed"
+    assert notice[0]["Trigger"]["MetricName"] == "RunsFailed"
     # Nothing is lost: the failed runs' inputs are where they landed, unchanged, ready to run again.
     assert {k: s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in landed} == landed
     figures = dataclasses.replace(account(cloud, run_ids, rows_in=900), retained=900)
@@ -381,19 +383,19 @@ def test_a_step_that_never_finishes_alarms_then_times_out_the_run_and_its_job_is
     assert notice[0]["Trigger"]["MetricName"] == "StuckSteps"
     assert cloud.client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
 
-    # Past the step's TimeoutSeconds: Step Functions stops waiting and the run ends TIMED_OUT.
+    # Past the step's TimeoutSeconds: Step Functions stops waiting, close_run stops the job run at once and
+    # the run ends TIMED_OUT; the alarm returns to OK at the next sweep.
     cloud.clock.advance(timeout - stuck_after)
     cloud.wait_for_execution(arn, timeout=60)
-    # The next sweep closes the abandoned step and stops its job run; the alarm returns to OK.
-    cloud.clock.advance(int(cloud.template.parameters["SweepIntervalMinutes"]) * 60)
     eventually(lambda: hung.state == "STOPPED", what="the hung job run STOPPED")
+    cloud.clock.advance(int(cloud.template.parameters["SweepIntervalMinutes"]) * 60)
     report = build(cloud, arn)
     assert report.status == "TIMED_OUT"
-    assert report.failed_step is not None and report.failed_step["step"] == "01-extract"
+    assert report.failed_step == "extract"
     assert report.error == "StepTimedOut", (report.error, report.cause)
     assert f"after {timeout} s" in str(report.cause)
     step = report.steps[0]
-    assert (step.status, step.repaired_by) == ("CLOSED", "sweeper")
+    assert (step.status, step.repaired_by) == ("CLOSED", "close_run")
     assert f"job run {hung.run_id} stopped" in str(step.cause)
     eventually(
         lambda: [m for m in alarm_inbox() if m["AlarmName"] == alarm and m["NewStateValue"] == "OK"],
@@ -542,7 +544,7 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
     extract = glue_name(cloud, "ExtractCustomersJob")
     cloud.glue.fail_jobs[cleanse] = "the warehouse was down (injected)"
     [failed] = land_and_follow(cloud, rows=400, files=2, seed=120)
-    assert (failed.status, (failed.failed_step or {}).get("step")) == ("FAILED", "03-cleanse")
+    assert (failed.status, failed.failed_step) == ("FAILED", "cleanse")
     refused = gluerelay(cloud, "runs", "resume", "no-such-run", "--local")
     assert refused.returncode == 1 and "no run no-such-run" in refused.stderr
 
@@ -550,7 +552,7 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
     done = gluerelay(cloud, "runs", "resume", failed.run_id, "--local", "--json")
     assert done.returncode == 0, done.stderr
     resumed = json.loads(done.stdout)
-    assert (resumed["run_id"], resumed["resume_from"]) == (failed.run_id, "03-cleanse")
+    assert (resumed["run_id"], resumed["resume_from"]) == (failed.run_id, "cleanse")
     cloud.wait_for_execution(resumed["execution_arn"])
     report = build(cloud, resumed["execution_arn"])
 
@@ -558,20 +560,29 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
     assert [s.status for s in report.steps] == ["SUCCEEDED"] * 4
     # The steps that had succeeded ran once; the failed one ran again (its second attempt).
     assert {s.step: s.attempt for s in report.steps} == {
-        "01-extract": 1,
-        "02-crawl-raw": 1,
-        "03-cleanse": 2,
-        "04-crawl-cleansed": 1,
+        "extract": 1,
+        "crawl_raw": 1,
+        "cleanse": 2,
+        "crawl_cleansed": 1,
     }
     assert report.steps[0].glue_id == failed.steps[0].glue_id
     runs = cloud.client("glue").get_job_runs(JobName=extract)["JobRuns"]
     assert len([r for r in runs if r["Arguments"].get("--run_id") == failed.run_id]) == 1
-    assert [t.state for t in report.transitions[:3]] == [
-        "Start or resume?",
-        "Record the run as resumed",
-        "Resume at the failed step",
+    # The resumed execution went through every step; the two that had succeeded answered from their record.
+    history = cloud.client("stepfunctions").get_execution_history(executionArn=resumed["execution_arn"])
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history["events"] if e["type"].endswith("Entered")
     ]
-    assert "Extract customers" not in [t.state for t in report.transitions]
+    assert entered == [
+        "Record the run as started",
+        "extract",
+        "crawl_raw",
+        "cleanse",
+        "crawl_cleansed",
+        "Record the run as succeeded",
+        "Run succeeded",
+    ]
+    assert report.detail.run.executions == 2
     second = gluerelay(cloud, "runs", "resume", failed.run_id, "--local")
     assert second.returncode == 1 and "is SUCCEEDED" in second.stderr
     figures = every_row_once(cloud, [report.run_id], rows_in=400)
@@ -579,7 +590,7 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
         row(
             "12 resume a failed run",
             figures,
-            "FAILED at 03-cleanse; `gluerelay runs resume` re-ran 03 and 04 only",
+            "FAILED at cleanse; `gluerelay runs resume` re-ran cleanse and crawl_cleansed only",
         )
     )
 
@@ -616,11 +627,11 @@ def test_bad_files_end_their_runs_with_a_clear_error_and_are_never_altered(
     outcomes = {}
     for name, (body, expected) in BAD_FILES.items():
         known = {e["executionArn"] for e in cloud.executions()}
-        s3.put_object(Bucket=bucket, Key=f"landing/{name}", Body=body)
+        s3.put_object(Bucket=bucket, Key=f"landing/customers/{name}", Body=body)
         [report] = follow(cloud, known)
         outcomes[name] = (report.status, (report.cause or "")[:200])
 
-        assert s3.get_object(Bucket=bucket, Key=f"landing/{name}")["Body"].read() == body, name
+        assert s3.get_object(Bucket=bucket, Key=f"landing/customers/{name}")["Body"].read() == body, name
         if expected:
             assert report.status == "FAILED", (name, report.status)
             assert expected in str(report.cause), (name, report.cause)

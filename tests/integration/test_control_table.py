@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from relay.adapters.dynamodb import ControlTable
+from relay.contract import RunStatus
 from relay.errors import ConditionFailedError
 from relay.models import (
     Claim,
@@ -44,16 +45,26 @@ def table() -> Iterator[ControlTable]:
         yield ControlTable(created)
 
 
-def request(token: str) -> StepRequest:
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stack_customers:r1"
+
+
+def request(token: str, execution: str = EXECUTION) -> StepRequest:
     return StepRequest(
-        kind=StepKind.JOB, name="extract_customers", run_id="r1", step="01-extract", token=token
+        pipeline="customers",
+        kind=StepKind.JOB,
+        name="extract_customers",
+        run_id="r1",
+        step="extract",
+        token=token,
+        execution_arn=execution,
+        timeout_seconds=600,
     )
 
 
 def test_a_step_is_completed_once_and_leaves_the_active_index(table: ControlTable) -> None:
     step = table.open_step(request("t1"), T0)
     table.record_glue_run(step.ref, 1, "jr_1")
-    assert [s.step for s in table.active_steps(T0 + timedelta(seconds=1))] == ["01-extract"]
+    assert [s.step for s in table.active_steps(T0 + timedelta(seconds=1))] == ["extract"]
     assert table.active_steps(T0) == []  # opened_before is exclusive
     decided = table.begin_completion(step, Outcome(succeeded=True, facts={"rows": {"rows_read": 3}}), T0)
     assert decided.status == StepStatus.COMPLETING and decided.glue_run_id == "jr_1"
@@ -82,7 +93,7 @@ def test_a_retry_opens_a_new_attempt_and_fences_the_old_one(table: ControlTable)
 
 def test_lease_writes_are_versioned(table: ControlTable) -> None:
     assert table.get_lease("raw_customers") == Lease(crawler="raw_customers")
-    owner = StepRef(run_id="r1", step="02-crawl-raw")
+    owner = StepRef(run_id="r1", step="crawl_raw")
     taken = Lease(
         crawler="raw_customers", state=LeaseState.CRAWLING, owners=[owner], crawl_requested_at=T0, version=1
     )
@@ -93,7 +104,7 @@ def test_lease_writes_are_versioned(table: ControlTable) -> None:
 
 
 def test_an_object_is_claimed_by_one_run(table: ControlTable) -> None:
-    obj = LandedObject(bucket="data", key="landing/a.csv", etag="e1")
+    obj = LandedObject(bucket="data", key="landing/customers/a.csv", etag="e1")
     assert table.claim(obj, "s3-a", T0) is None
     assert table.claim(obj, "s3-a", T0) is None  # the same run again (a redelivery)
     assert table.claim(obj, "s3-b", T0 + timedelta(minutes=1)) == Claim(run_id="s3-a", claimed_at=T0)
@@ -102,15 +113,54 @@ def test_an_object_is_claimed_by_one_run(table: ControlTable) -> None:
     assert table.claim(obj, "s3-a", T0) == Claim(run_id="s3-b", claimed_at=T0 + timedelta(minutes=2))
 
 
-def test_the_run_status_is_read_from_the_run_record_the_state_machine_writes(table: ControlTable) -> None:
-    assert table.run_status("run-1") is None
-    # the item "Record the run as started" / "Record the run as failed" write (statemachine/pipeline.asl.json)
-    table._table.put_item(Item={"pk": "RUN#run-1", "sk": "RUN", "run_id": "run-1", "status": "RUNNING"})
-    assert table.run_status("run-1") == "RUNNING"
-    table._table.update_item(
-        Key={"pk": "RUN#run-1", "sk": "RUN"},
-        UpdateExpression="SET #status = :s",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":s": "TIMED_OUT"},
+def test_a_step_that_succeeded_stays_succeeded_when_its_run_is_resumed(table: ControlTable) -> None:
+    step = table.open_step(request("t1"), T0)
+    table.begin_completion(step, Outcome(succeeded=True, facts={"glue_run_id": "jr_1"}), T0)
+    table.finish_completion(step.ref, StepStatus.SUCCEEDED, T0)
+    again = table.open_step(request("t2", EXECUTION + "-resume-1"), T0 + timedelta(hours=1))
+    assert (again.status, again.attempt, again.token, again.execution_arn) == (
+        StepStatus.SUCCEEDED,
+        1,
+        "t1",
+        EXECUTION,
     )
-    assert table.run_status("run-1") == "TIMED_OUT"
+    assert again.outcome is not None and again.outcome.facts == {"glue_run_id": "jr_1"}
+    assert [s.step for s in table.run_steps("r1")] == ["extract"]
+
+
+def test_a_run_is_ended_once_and_only_by_its_current_execution(table: ControlTable) -> None:
+    assert table.get_run("r1") is None
+    # what "Record the run as started" writes (gluerelay.pipelines.asl)
+    table._table.put_item(
+        Item={
+            "pk": "RUN#r1",
+            "sk": "RUN",
+            "run_id": "r1",
+            "pipeline": "customers",
+            "status": "RUNNING",
+            "trigger": "s3",
+            "execution_arn": EXECUTION,
+            "executions": 1,
+        }
+    )
+    record = table.get_run("r1")
+    assert record is not None and (record.status, record.pipeline, record.executions) == (
+        RunStatus.RUNNING,
+        "customers",
+        1,
+    )
+    ended = {"failed_step": "extract", "error": "GlueJobFailed", "cause": "boom"}
+    assert not table.end_run(
+        "r1", EXECUTION + "-resume-9", RunStatus.FAILED, T0, **ended
+    )  # not its execution
+    assert table.end_run("r1", EXECUTION, RunStatus.FAILED, T0, **ended)
+    assert not table.end_run("r1", EXECUTION, RunStatus.ABORTED, T0, failed_step=None, error="x", cause="y")
+    record = table.get_run("r1")
+    assert record is not None
+    assert (record.status, record.failed_step, record.error, record.cause, record.ended_at) == (
+        RunStatus.FAILED,
+        "extract",
+        "GlueJobFailed",
+        "boom",
+        T0.isoformat(),
+    )

@@ -22,7 +22,7 @@ from moto import mock_aws
 from relay.adapters import wiring
 from relay.adapters.aws import StepFunctionsService
 from relay.errors import TaskAlreadyClosedError
-from relay.handlers import on_arrival, on_glue_event, start_step, sweeper
+from relay.handlers import close_run, on_arrival, on_glue_event, on_schedule, start_step, sweeper
 
 from gluerelay.local import patches
 from tests.fakes import load_event
@@ -37,6 +37,7 @@ BUCKET = "gluerelay-data"
 TABLE = "gluerelay-control"
 JOB = "extract_customers"
 CRAWLER = "raw_customers"
+STACK = "stack"
 
 
 @dataclass
@@ -122,10 +123,11 @@ def _build(monkeypatch: pytest.MonkeyPatch) -> Aws:
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
+    # The waiter stands in for the customers pipeline's state machine (<stack>_customers).
     waiter_arn = sfn.create_state_machine(
-        name="waiter", definition=waiter_definition(queue_url), roleArn=role
+        name=f"{STACK}_customers", definition=waiter_definition(queue_url), roleArn=role
     )["stateMachineArn"]
-    monkeypatch.setenv("STATE_MACHINE_ARN", waiter_arn)
+    monkeypatch.setenv("STATE_MACHINE_ARN_PREFIX", waiter_arn.removesuffix("customers"))
     return Aws(sfn, sqs, glue, s3, table, queue_url, waiter_arn)
 
 
@@ -137,8 +139,16 @@ def job_event(name: str, *, job_run_id: str, state: str = "SUCCEEDED", message: 
     return event
 
 
-def start(run_id: str, token: str, *, kind: str = "job", name: str = JOB, step: str = "01-extract") -> Any:
-    request = {"kind": kind, "name": name, "run_id": run_id, "step": step, "token": token}
+def start(run_id: str, token: str, *, kind: str = "job", name: str = JOB, step: str = "extract") -> Any:
+    request = {
+        "pipeline": "customers",
+        "kind": kind,
+        "name": name,
+        "run_id": run_id,
+        "step": step,
+        "token": token,
+        "execution_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}_customers:{run_id}",
+    }
     return start_step.handler(request, Context())
 
 
@@ -149,8 +159,9 @@ def test_a_job_step_records_its_token_then_starts_glue_with_the_run_id(aws: Aws)
     runs = aws.glue.get_job_runs(JobName=JOB)["JobRuns"]
     assert [r["Id"] for r in runs] == [result["glue_run_id"]]
     assert runs[0]["Arguments"]["--run_id"] == "run-1"
-    assert runs[0]["Arguments"]["--gluerelay_step"] == "01-extract"
-    step = aws.step("run-1", "01-extract")
+    assert runs[0]["Arguments"]["--gluerelay_step"] == "extract"
+    assert runs[0]["Arguments"]["--summary_uri"] == f"s3://{BUCKET}/summaries/run-1/extract.json"
+    step = aws.step("run-1", "extract")
     assert (
         step["status"] == "OPEN" and step["token"] == token and step["glue_run_id"] == result["glue_run_id"]
     )
@@ -160,17 +171,17 @@ def test_a_succeeded_job_event_completes_the_real_task_with_the_step_facts(aws: 
     arn, token = aws.waiting_task("run-2")
     glue_run_id = start("run-2", token)["glue_run_id"]
     summary = {"rows_read": 10, "rows_written": 9, "rows_quarantined": 1}
-    aws.s3.put_object(Bucket=BUCKET, Key=f"summaries/run-2/{JOB}.json", Body=json.dumps(summary).encode())
+    aws.s3.put_object(Bucket=BUCKET, Key="summaries/run-2/extract.json", Body=json.dumps(summary).encode())
 
     verdict = on_glue_event.handler(job_event("glue-job-succeeded", job_run_id=glue_run_id), Context())
 
-    assert verdict["verdict"].startswith("completed")
+    assert verdict["completed"] == 1
     execution = aws.finished(arn)
     assert execution["status"] == "SUCCEEDED"
     output = json.loads(execution["output"])
-    assert output["step"] == "01-extract" and output["glue_run_id"] == glue_run_id
+    assert output["step"] == "extract" and output["glue_run_id"] == glue_run_id
     assert output["rows"]["rows_written"] == 9
-    assert aws.step("run-2", "01-extract")["status"] == "SUCCEEDED"
+    assert aws.step("run-2", "extract")["status"] == "SUCCEEDED"
 
 
 def test_a_failed_job_fails_the_task_with_glues_message_and_a_duplicate_changes_nothing(aws: Aws) -> None:
@@ -188,12 +199,12 @@ def test_a_failed_job_fails_the_task_with_glues_message_and_a_duplicate_changes_
     failed = next(e for e in history if e["type"] == "TaskFailed")["taskFailedEventDetails"]
     assert failed["error"] == "GlueJobFailed"
     assert message in failed["cause"]
-    assert not again["verdict"].startswith("completed")
+    assert again["completed"] == 0
 
 
 def test_a_crawler_step_completes_on_the_crawl_it_started(aws: Aws) -> None:
     arn, token = aws.waiting_task("run-4")
-    start("run-4", token, kind="crawler", name=CRAWLER, step="02-crawl-raw")
+    start("run-4", token, kind="crawler", name=CRAWLER, step="crawl_raw")
     assert aws.glue.get_crawler(Name=CRAWLER)["Crawler"]["State"] == "RUNNING"
 
     event = load_event("glue-crawler-succeeded")
@@ -201,7 +212,7 @@ def test_a_crawler_step_completes_on_the_crawl_it_started(aws: Aws) -> None:
     event["detail"].update({"completionDate": datetime.now(UTC).isoformat(), "runningTime (sec)": "1"})
     verdict = on_glue_event.handler(event, Context())
 
-    assert verdict["verdict"].startswith("completed")
+    assert verdict["completed"] == 1
     assert aws.finished(arn)["status"] == "SUCCEEDED"
 
 
@@ -231,7 +242,7 @@ def test_arrivals_start_one_named_execution_per_batch_and_a_redelivery_starts_no
 
     assert first == again == {"batchItemFailures": []}
     executions = aws.sfn.list_executions(stateMachineArn=aws.waiter_arn)["executions"]
-    assert len(executions) == 1 and executions[0]["name"].startswith("s3-")
+    assert len(executions) == 1 and executions[0]["name"].startswith("customers-s3-")
     manifest = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="manifests/")["Contents"]
     assert [m["Key"] for m in manifest] == [f"manifests/{executions[0]['name']}.json"]
 
@@ -249,9 +260,75 @@ def test_the_sweeper_completes_a_step_whose_event_was_lost(aws: Aws, monkeypatch
 
     report = sweeper.handler({}, Context())
 
-    assert report["repaired"] == [f"run-6/01-extract: job run {glue_run_id} SUCCEEDED, event lost"]
+    assert report["repaired"] == [f"run-6/extract: job run {glue_run_id} SUCCEEDED, event lost"]
     assert aws.finished(arn)["status"] == "SUCCEEDED"
-    assert aws.step("run-6", "01-extract")["repaired_by"] == "sweeper"
+    assert aws.step("run-6", "extract")["repaired_by"] == "sweeper"
+
+
+def test_a_failed_run_is_closed_once_from_the_workflow_and_again_from_its_status_event(aws: Aws) -> None:
+    # Given a run whose execution failed at cleanse while crawl_raw's crawl was still going
+    arn, token = aws.waiting_task("run-7")
+    start("run-7", token, kind="crawler", name=CRAWLER, step="crawl_raw")
+    aws.table.put_item(
+        Item={
+            "pk": "RUN#run-7",
+            "sk": "RUN",
+            "run_id": "run-7",
+            "pipeline": "customers",
+            "status": "RUNNING",
+            "execution_arn": arn,
+            "executions": 1,
+        }
+    )
+    failed = {"cleanse": {"Error": "GlueJobFailed", "Cause": "cleanse_customers jr_1 FAILED: no columns"}}
+    request = {"pipeline": "customers", "run_id": "run-7", "execution_arn": arn, "failed": failed}
+    # When the workflow's failure path closes it
+    closed = close_run.handler(request, Context())
+    # Then it names the step and Glue's message, closes the run's open step, and ends the record
+    assert closed["status"] == "FAILED" and closed["step"] == "cleanse" and closed["error"] == "GlueJobFailed"
+    assert closed["closed_steps"] == ["crawl_raw"]
+    record = aws.table.get_item(Key={"pk": "RUN#run-7", "sk": "RUN"})["Item"]
+    assert (record["status"], record["failed_step"]) == ("FAILED", "cleanse")
+    # And Step Functions' own event for the same end changes nothing
+    event = load_event("sfn-execution-aborted")
+    event["detail"].update(executionArn=arn, status="FAILED", name="run-7", input=None, error="GlueJobFailed")
+    again = close_run.handler(event, Context())
+    assert again["closed_steps"] == []
+    assert aws.table.get_item(Key={"pk": "RUN#run-7", "sk": "RUN"})["Item"]["status"] == "FAILED"
+
+
+def test_an_aborted_execution_ends_its_run_aborted(aws: Aws) -> None:
+    arn, _ = aws.waiting_task("customers-manual-20260101T000000-a1b2c3")
+    aws.table.put_item(
+        Item={
+            "pk": "RUN#customers-manual-20260101T000000-a1b2c3",
+            "sk": "RUN",
+            "pipeline": "customers",
+            "run_id": "customers-manual-20260101T000000-a1b2c3",
+            "status": "RUNNING",
+            "execution_arn": arn,
+        }
+    )
+    event = load_event("sfn-execution-aborted")
+    event["detail"]["executionArn"] = arn
+    closed = close_run.handler(event, Context())
+    assert (closed["status"], closed["error"]) == ("ABORTED", "RunAborted")
+
+
+def test_the_pipeline_clock_starts_nothing_when_no_schedule_is_due(aws: Aws) -> None:
+    # The repo's pipelines have no schedules: a tick starts no run (the schedules' logic has unit tests)
+    tick = {
+        "version": "0",
+        "id": "x",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2026-01-05T03:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {},
+    }
+    assert on_schedule.handler(tick, Context()) == {"minute": "2026-01-05T03:00:00+00:00", "runs": []}
 
 
 def _sqs_record(body: dict[str, Any]) -> dict[str, Any]:

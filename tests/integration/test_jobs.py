@@ -18,13 +18,14 @@ import boto3
 import pyarrow.dataset as ds
 import pytest
 
-from gluerelay import datagen
+from gluerelay import datagen, datagen_orders
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import JobRunResult, run_job, script_path
-from tests.conftest import needs_s3_filesystem, needs_sqlite_jdbc_driver
+from tests.conftest import needs_s3_filesystem, needs_sqlite_jdbc_driver, repo_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 INGEST_DATE = "2026-11-24"
+ROOT = repo_root()
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class BucketLayout:
     def summaries(self) -> Path:
         return self.root / "summaries"
 
-    def summary(self, run_id: str, job: str) -> Path:
-        return self.summaries / run_id / f"{job}.json"
+    def summary(self, run_id: str, step: str) -> Path:
+        return self.summaries / run_id / f"{step}.json"
 
 
 def extract(
@@ -63,7 +64,7 @@ def extract(
     args = {
         "--run_id": run_id,
         "--raw_path": str(bucket.raw),
-        "--summary_path": str(bucket.summaries),
+        "--summary_uri": str(bucket.summary(run_id, "extract")),
         "--ingest_date": INGEST_DATE,
         "--source": "s3",
     }
@@ -79,7 +80,7 @@ def cleanse(bucket: BucketLayout, run_id: str) -> JobRunResult:
             "--raw_path": str(bucket.raw),
             "--cleansed_path": str(bucket.cleansed),
             "--quarantine_path": str(bucket.quarantine),
-            "--summary_path": str(bucket.summaries),
+            "--summary_uri": str(bucket.summary(run_id, "cleanse")),
             "--ingest_date": INGEST_DATE,
         },
     )
@@ -137,7 +138,7 @@ def test_landed_csv_and_json_lines_flow_to_raw_cleansed_and_quarantine(bucket: B
     assert all(r["country"] is None or re.fullmatch(r"[A-Z]{2}", r["country"]) for r in cleansed)
     # And every quarantined row has its reason, and the summary reconciles with the files
     quarantined = read_parquet(partition(bucket.quarantine, "run-a"))
-    summary = json.loads(bucket.summary("run-a", "cleanse_customers").read_text())
+    summary = json.loads(bucket.summary("run-a", "cleanse").read_text())
     by_reason: dict[str, int] = {}
     for row in quarantined:
         by_reason[row["quarantine_reason"]] = by_reason.get(row["quarantine_reason"], 0) + 1
@@ -150,7 +151,7 @@ def test_landed_csv_and_json_lines_flow_to_raw_cleansed_and_quarantine(bucket: B
         == summary["rows_written"] + summary["rows_quarantined"] + summary["duplicates_removed"]
     )
     assert summary["duplicates_removed"] > 0 and len(by_reason) >= 5
-    extract_summary = json.loads(bucket.summary("run-a", "extract_customers").read_text())
+    extract_summary = json.loads(bucket.summary("run-a", "extract").read_text())
     assert extract_summary["rows_read"] == extract_summary["rows_written"] == 3500
     assert extract_summary["inputs"] == [str(csv_file), str(jsonl_file)]
 
@@ -182,10 +183,10 @@ def test_jdbc_source_reads_the_table_behind_the_glue_connection(bucket: BucketLa
     env = {CONNECTIONS_ENV: json.dumps({"crm": f"jdbc:sqlite:{database}"})}
     succeeded(extract(bucket, "run-j", env, source="jdbc", connection_name="crm", table="customers"))
     succeeded(cleanse(bucket, "run-j"))
-    summary = json.loads(bucket.summary("run-j", "extract_customers").read_text())
+    summary = json.loads(bucket.summary("run-j", "extract").read_text())
     assert summary["rows_read"] == 800
     assert summary["inputs"] == ["jdbc:crm/customers"]
-    assert json.loads(bucket.summary("run-j", "cleanse_customers").read_text())["rows_read"] == 800
+    assert json.loads(bucket.summary("run-j", "cleanse").read_text())["rows_read"] == 800
 
 
 def test_a_missing_landed_file_fails_the_job_naming_it(bucket: BucketLayout) -> None:
@@ -278,19 +279,27 @@ def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     s3.put_object(Bucket="data", Key="landing/2026/export.csv", Body=body.getvalue().encode())
-    manifest = {"uris": ["s3://data/landing/2026/export.csv"]}
+    manifest = {
+        "run_id": "run-s3",
+        "pipeline": "customers",
+        "objects": [{"bucket": "data", "key": "landing/2026/export.csv", "etag": "e"}],
+    }
     s3.put_object(Bucket="data", Key="manifests/run-s3.json", Body=json.dumps(manifest).encode())
     # When both jobs run on s3:// paths (the manifest names the landed file)
     args = {
         "--run_id": "run-s3",
         "--raw_path": "s3://data/raw/customers",
-        "--summary_path": "s3://data/summaries",
         "--ingest_date": INGEST_DATE,
     }
     succeeded(
         run_job(
             script_path("extract_customers"),
-            args | {"--source": "s3", "--manifest_uri": "s3://data/manifests/run-s3.json"},
+            args
+            | {
+                "--source": "s3",
+                "--manifest_uri": "s3://data/manifests/run-s3.json",
+                "--summary_uri": "s3://data/summaries/run-s3/extract.json",
+            },
             env=s3_endpoint,
         )
     )
@@ -301,6 +310,7 @@ def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
             | {
                 "--cleansed_path": "s3://data/cleansed/customers",
                 "--quarantine_path": "s3://data/quarantine/customers",
+                "--summary_uri": "s3://data/summaries/run-s3/cleanse.json",
             },
             env=s3_endpoint,
         )
@@ -311,12 +321,94 @@ def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
     assert any(k.startswith(f"raw/customers/{prefix}") and k.endswith(".csv") for k in keys)
     assert any(k.startswith(f"cleansed/customers/{prefix}") and k.endswith(".parquet") for k in keys)
     assert any(k.startswith(f"quarantine/customers/{prefix}") and k.endswith(".parquet") for k in keys)
-    summary = json.loads(
-        s3.get_object(Bucket="data", Key="summaries/run-s3/cleanse_customers.json")["Body"].read()
-    )
+    summary = json.loads(s3.get_object(Bucket="data", Key="summaries/run-s3/cleanse.json")["Body"].read())
     assert summary["rows_read"] == 1500
     assert (
         summary["rows_read"]
         == summary["rows_written"] + summary["rows_quarantined"] + summary["duplicates_removed"]
     )
     assert "landing/2026/export.csv" in keys, "input objects are never deleted"
+
+
+@needs_s3_filesystem
+def test_the_orders_jobs_join_lines_to_their_headers_and_account_for_every_line(
+    s3_endpoint: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a run's landed order headers and lines, and its manifest
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="shop")
+    orders = datagen_orders.generate(300, seed=41)
+    files = datagen_orders.write_files(orders, tmp_path, files=2, stamp="t")
+    objects = []
+    for path in files:
+        s3.put_object(Bucket="shop", Key=f"landing/orders/{path.name}", Body=path.read_bytes())
+        objects.append({"bucket": "shop", "key": f"landing/orders/{path.name}", "etag": "e"})
+    manifest = {"run_id": "run-o", "pipeline": "orders", "objects": objects}
+    s3.put_object(Bucket="shop", Key="manifests/run-o.json", Body=json.dumps(manifest).encode())
+    common = {
+        "--run_id": "run-o",
+        "--ingest_date": INGEST_DATE,
+        "--manifest_uri": "s3://shop/manifests/run-o.json",
+    }
+    partition = f"ingest_date={INGEST_DATE}/run_id=run-o/"
+    # When the lines job, the ERP team's headers job and the cleanse job run
+    succeeded(
+        run_job(
+            script_path("extract_order_lines"),
+            common
+            | {
+                "--raw_path": "s3://shop/raw/orders/lines",
+                "--summary_uri": "s3://shop/summaries/run-o/lines.json",
+            },
+            env=s3_endpoint,
+        )
+    )
+    succeeded(
+        run_job(
+            ROOT / "examples" / "erp-stack" / "erp_extract_order_headers.py",
+            common
+            | {
+                "--name_prefix": datagen_orders.HEADERS_FILE_PREFIX,
+                "--output_path": f"s3://shop/raw/orders/headers/{partition}",
+            },
+            env=s3_endpoint,
+        )
+    )
+    succeeded(
+        run_job(
+            script_path("cleanse_orders"),
+            {
+                "--run_id": "run-o",
+                "--ingest_date": INGEST_DATE,
+                "--lines_path": "s3://shop/raw/orders/lines",
+                "--headers_path": "s3://shop/raw/orders/headers",
+                "--cleansed_path": "s3://shop/cleansed/orders",
+                "--quarantine_path": "s3://shop/quarantine/orders",
+                "--summary_uri": "s3://shop/summaries/run-o/cleanse.json",
+            },
+            env=s3_endpoint,
+        )
+    )
+    # Then every line is written or quarantined with its reason, exactly as the generator made them
+    summary = json.loads(s3.get_object(Bucket="shop", Key="summaries/run-o/cleanse.json")["Body"].read())
+    assert summary["rows_read"] == len(orders.lines)
+    assert summary["rows_quarantined"] == orders.bad_lines > 0
+    assert summary["rows_written"] == len(orders.lines) - orders.bad_lines
+    assert summary["quarantined_by_reason"]["unknown_order"] > 0
+    written = _parquet_rows(s3, "shop", f"cleansed/orders/{partition}")
+    assert len(written) == summary["rows_written"]
+    headers = {h["order_id"]: h for h in orders.headers}
+    for row in written[:50]:
+        assert row["customer_id"] == int(headers[row["order_id"]]["customer_id"])
+        assert row["amount"] == row["quantity"] * row["unit_price"]
+
+
+def _parquet_rows(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        if item["Key"].endswith(".parquet"):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            rows += pq.read_table(io.BytesIO(body)).to_pylist()
+    return rows

@@ -76,6 +76,69 @@ def test_a_token_of_a_closed_task_times_out_as_on_aws(sfn: Any) -> None:
         sfn.send_task_success(taskToken="never-issued", output="{}")
 
 
+def token_of_an_ended_task(sfn: Any, how: str) -> str:
+    """The answer to SendTaskFailure for a task that ended while its execution goes on (in the state a Catch
+    leads to, as a workflow's failure path is): it timed out, or its Parallel branch was stopped because the
+    other branch failed."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
+    task = json.loads(waiter_definition(queue, timeout_seconds=1 if how == "timeout" else 60))["States"][
+        "Wait for the step"
+    ]
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "Failure path"}]
+    if how == "timeout":
+        task.pop("End")
+        step = {**task, "Catch": catch, "Next": "Failure path"}
+    else:
+        failing = {
+            "StartAt": "Pause",
+            "States": {
+                "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Boom"},
+                "Boom": {"Type": "Fail", "Error": "Boom"},
+            },
+        }
+        waiting = {"StartAt": "Wait for the step", "States": {"Wait for the step": task}}
+        step = {"Type": "Parallel", "Branches": [waiting, failing], "Catch": catch, "Next": "Failure path"}
+    definition = {
+        "StartAt": "Step",
+        "States": {"Step": step, "Failure path": {"Type": "Wait", "Seconds": 5, "End": True}},
+    }
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    token = next_token(sqs, queue)
+    for _ in range(100):  # until the workflow is in its failure path
+        history = sfn.get_execution_history(executionArn=arn)["events"]
+        if any(e.get("stateEnteredEventDetails", {}).get("name") == "Failure path" for e in history):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the workflow never reached its failure path")
+    try:
+        sfn.send_task_failure(taskToken=token, error="Late", cause="after the timeout")
+    except ClientError as e:
+        return str(e.response["Error"]["Code"])
+    return "accepted"
+
+
+@pytest.mark.parametrize("how", ["timeout", "branch stopped"])
+def test_a_token_of_a_task_that_ended_is_closed_while_the_execution_goes_on(sfn: Any, how: str) -> None:
+    install_all_but(patches.tokens_of_ended_tasks_are_closed)  # the gap, with every other patch
+    assert token_of_an_ended_task(sfn, how) == "accepted"
+    patches.uninstall()
+    patches.install()
+    assert token_of_an_ended_task(sfn, how) == "TaskTimedOut"
+
+
+def install_all_but(skipped: Any) -> None:
+    for patch in patches.PATCHES:
+        if patch is not skipped:
+            patch()  # registered in patches' undo list: patches.uninstall() removes them
+
+
 def unnamed_execution_names(sfn: Any) -> list[str]:
     machine = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}",

@@ -36,11 +36,20 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
         for run, status in {"running": "RUNNING", "done": "SUCCEEDED", "broken": "FAILED"}.items():
             dynamodb.put_item(
                 TableName="control",
-                Item={"pk": {"S": f"RUN#{run}"}, "sk": {"S": "RUN"}, "status": {"S": status}},
+                Item={
+                    "pk": {"S": f"RUN#{run}"},
+                    "sk": {"S": "RUN"},
+                    "run_id": {"S": run},
+                    "pipeline": {"S": "customers"},
+                    "status": {"S": status},
+                },
             )
         body = {
             "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-            "Outputs": {"ControlTableName": {"Value": "control"}, "StateMachineArn": {"Value": "arn:x"}},
+            "Outputs": {
+                "ControlTableName": {"Value": "control"},
+                "StateMachineArnPrefix": {"Value": "arn:aws:states:us-east-1:123456789012:stateMachine:ops_"},
+            },
         }
         with pytest.warns(UserWarning):  # moto does not model the handle; the outputs are what matter
             boto3.client("cloudformation", region_name=REGION).create_stack(
@@ -58,12 +67,14 @@ def test_a_missing_stack_is_named_with_the_fix(stack: Target) -> None:
     ("run", "message"),
     [
         ("unknown", "no run unknown in stack ops"),
-        ("running", "run running is RUNNING: only a FAILED or TIMED_OUT run can be resumed \\(wait"),
-        ("done", "run done is SUCCEEDED: only a FAILED or TIMED_OUT run"),
-        ("broken", "run broken has no failed step or execution recorded"),
+        ("running", "run running is RUNNING: only a FAILED, TIMED_OUT or ABORTED run can be resumed \\(wait"),
+        ("done", "run done is SUCCEEDED: only a FAILED, TIMED_OUT or ABORTED run"),
+        ("broken", "run broken has no recorded input: start it again instead"),
     ],
 )
-def test_only_a_failed_run_with_its_failed_step_can_be_resumed(stack: Target, run: str, message: str) -> None:
+def test_only_a_failed_run_with_its_input_recorded_can_be_resumed(
+    stack: Target, run: str, message: str
+) -> None:
     with pytest.raises(OperatorError, match=message):
         resume(stack, run)
 

@@ -1,21 +1,24 @@
-"""The SAM template and the state machine: wiring and least privilege, checked as data."""
+"""The SAM template and every pipeline's state machine: wiring and least privilege, checked as data."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from tests.template import definition, load_template
+import pytest
+import relay.errors
 
-SUBSTITUTIONS = {
-    "Partition": "aws",
-    "TableName": "control",
-    "StartStepFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:start-step",
-    "ExtractJobName": "extract_customers",
-    "CleanseJobName": "cleanse_customers",
-    "RawCrawlerName": "raw_customers",
-    "CleansedCrawlerName": "cleansed_customers",
-    "StepTimeoutSeconds": "7200",
+from gluerelay.pipelines.asl import SUBSTITUTIONS as NEEDED
+from gluerelay.pipelines.project import BLOCK_SUBSTITUTIONS
+from tests.template import ROOT, SUBSTITUTIONS, all_states, definition, load_template, state_machines
+
+# Where IAM has nothing narrower than "*" (each has a comment in the template saying why).
+STAR_RESOURCES_ALLOWED = {
+    "logs:CreateLogDelivery",  # log delivery actions: no resource-level permissions
+    "xray:PutTraceSegments",
+    "cloudwatch:PutMetricData",  # scoped by the cloudwatch:namespace condition instead
+    "ec2:DescribeSubnets",  # Glue's network interfaces for the JDBC source
+    "ec2:CreateNetworkInterface",
 }
 
 
@@ -24,7 +27,7 @@ def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for name, res in template["Resources"].items():
         properties = res.get("Properties", {})
         documents = [
-            *properties.get("Policies", []),
+            *[p for p in properties.get("Policies", []) if isinstance(p, dict)],
             *([properties] if "PolicyDocument" in properties else []),
         ]
         for policy in documents:
@@ -34,17 +37,42 @@ def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def actions(statement: dict[str, Any]) -> list[str]:
+    given = statement["Action"]
+    return given if isinstance(given, list) else [given]
+
+
 def test_no_policy_grants_wildcard_actions() -> None:
     for name, statement in statements(load_template()):
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if statement.get("Effect") == "Deny":
             continue
-        assert all("*" not in action for action in actions), f"{name}: {actions}"
+        assert all("*" not in action for action in actions(statement)), f"{name}: {actions(statement)}"
+
+
+def test_resource_star_is_granted_only_where_iam_has_nothing_narrower() -> None:
+    for name, statement in statements(load_template()):
+        if statement.get("Effect") == "Allow" and statement.get("Resource") == "*":
+            assert set(actions(statement)) & STAR_RESOURCES_ALLOWED, f"{name}: {actions(statement)} on *"
 
 
 def test_policy_documents_of_managed_policies_are_checked_too() -> None:
     checked = {name for name, _ in statements(load_template())}
-    assert {"SourceAccessPolicy", "StartStepFunction", "GlueJobRole"} <= checked
+    assert {
+        "SourceAccessPolicy",
+        "GlueStepsReadPolicy",
+        "GlueJobControlPolicy",
+        "StartStepFunction",
+    } <= checked
+
+
+def test_every_stack_owned_glue_job_and_crawler_is_named_under_the_stack_prefix() -> None:
+    # IAM and the Glue event rules cover "<stack>_*": a job named otherwise could be started by nothing.
+    for name, res in load_template()["Resources"].items():
+        if (
+            res["Type"] in {"AWS::Glue::Job", "AWS::Glue::Crawler"}
+            and res.get("Condition") != "HasJdbcSource"
+        ):
+            assert res["Properties"]["Name"]["Fn::Sub"].startswith("${AWS::StackName}_"), name
 
 
 def test_the_jdbc_source_reads_its_credentials_from_secrets_manager_only() -> None:
@@ -76,91 +104,88 @@ def test_every_function_handler_exists() -> None:
         "OnGlueEventFunction",
         "OnArrivalFunction",
         "SweeperFunction",
+        "CloseRunFunction",
+        "PipelineClockFunction",
     }
     for name, properties in functions.items():
         module, _, attribute = properties["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attribute)), name
 
 
-def test_the_definition_uses_exactly_the_substitutions_the_template_provides() -> None:
-    provided = load_template()["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    assert set(provided) == set(SUBSTITUTIONS)
-    definition(SUBSTITUTIONS)  # every placeholder resolves and the result is JSON
+def test_every_state_machine_is_a_pipeline_block_with_exactly_the_substitutions_its_definition_uses() -> None:
+    machines = state_machines()
+    assert {"CustomersPipeline", "OrdersPipeline"} <= set(machines)
+    for name, properties in machines.items():
+        assert set(properties["DefinitionSubstitutions"]) == set(NEEDED) == set(BLOCK_SUBSTITUTIONS), name
+        definition(ROOT / properties["DefinitionUri"])  # every placeholder resolves and the result is JSON
 
 
-def paths_to_the_end(states: dict[str, Any], start: str) -> set[tuple[str, ...]]:
-    """Every path from `start` to a terminal state, as its last two states."""
+def definitions() -> list[tuple[str, dict[str, Any]]]:
+    return [(name, definition(ROOT / p["DefinitionUri"])) for name, p in state_machines().items()]
+
+
+def ends_in_fail(states: dict[str, Any], start: str) -> bool:
+    """Whether every way on from `start` ends in a Fail state (through Retry-free Next and Catch alike)."""
     state = states[start]
-    nexts = [c["Next"] for c in state.get("Choices", [])] + [
-        state[k] for k in ("Next", "Default") if k in state
-    ]
-    if not nexts:
-        return {("", start)}
-    ends = set()
-    for following in nexts:
-        for path in paths_to_the_end(states, following):
-            ends.add(path if path[0] else (start, path[1]))
-    return ends
+    if state["Type"] == "Fail":
+        return True
+    if state["Type"] == "Succeed" or state.get("End"):
+        return False
+    following = [state["Next"]] if "Next" in state else []
+    following += [c["Next"] for c in state.get("Choices", [])] + (
+        [state["Default"]] if "Default" in state else []
+    )
+    following += [c["Next"] for c in state.get("Catch", [])]
+    return bool(following) and all(ends_in_fail(states, f) for f in following)
 
 
-def test_every_step_is_a_bounded_callback_that_fails_the_run_on_error() -> None:
-    states = definition(SUBSTITUTIONS)["States"]
-    steps = {n: s for n, s in states.items() if s.get("Resource", "").endswith("waitForTaskToken")}
-    assert list(steps) == [
-        "Extract customers",
-        "Catalog the raw customers",
-        "Cleanse customers",
-        "Catalog the cleansed customers",
+@pytest.mark.parametrize(("machine", "parsed"), definitions())
+def test_every_step_in_every_branch_is_a_bounded_callback_whose_failure_fails_the_run(
+    machine: str, parsed: dict[str, Any]
+) -> None:
+    tasks = [
+        (name, state, scope)
+        for name, state, scope in all_states(parsed["States"])
+        if state.get("Resource", "").endswith("waitForTaskToken")
     ]
-    for name, state in steps.items():
-        assert state["TimeoutSeconds"] == 7200, name
-        assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token", name
-        catch = state["Catch"][0]
+    assert tasks, machine
+    for name, state, scope in tasks:
+        payload = state["Parameters"]["Payload"]
+        assert payload["step"] == name, f"{machine}: the state is named by its step id"
+        assert isinstance(state["TimeoutSeconds"], int) and state["TimeoutSeconds"] > 0, name
+        assert payload["token.$"] == "$$.Task.Token", name
+        [catch] = state["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"], name
-        # the catch path notes which step failed; every way on from there records the run, then fails it
-        noted = states[catch["Next"]]
-        assert noted["Parameters"]["step"] == state["Parameters"]["Payload"]["step"], name
-        assert paths_to_the_end(states, noted["Next"]) == {("Record the run as failed", "Run failed")}, name
-    assert states["Run failed"]["Type"] == "Fail"
-    retried = {
-        n
-        for n, s in steps.items()
-        for r in s["Retry"]
-        if "ConcurrentRunsExceededException" in r["ErrorEquals"]
-    }
-    assert retried == {"Extract customers", "Cleanse customers"}
+        assert catch["ResultPath"] == f"$.failed.{name}", f"{name}: the failure carries its step id"
+        assert ends_in_fail(scope, catch["Next"]), f"{name}: a failure must end in a Fail state"
+    for name, state, scope in all_states(parsed["States"]):
+        if state["Type"] == "Parallel":
+            [catch] = state["Catch"]
+            assert (catch["ErrorEquals"], catch["ResultPath"]) == (["States.ALL"], "$.failed.branches"), name
+            assert ends_in_fail(scope, catch["Next"]), name
+        if state["Type"] == "Choice":
+            assert "Default" in state, name
+    assert parsed["States"][parsed["StartAt"]]["Resource"].endswith("dynamodb:updateItem")
 
 
-def test_a_resumed_run_can_go_back_to_every_step_and_only_there() -> None:
-    states = definition(SUBSTITUTIONS)["States"]
-    steps = {
-        s["Parameters"]["Payload"]["step"]: n
-        for n, s in states.items()
-        if s.get("Resource", "").endswith("waitForTaskToken")
-    }
-    start = states[definition(SUBSTITUTIONS)["StartAt"]]
-    assert start["Choices"] == [
-        {"Variable": "$.resume_from", "IsPresent": True, "Next": "Record the run as resumed"}
-    ]
-    assert start["Default"] == "Record the run as started"
-    resume = states[states["Record the run as resumed"]["Next"]]
-    assert {c["StringEquals"]: c["Next"] for c in resume["Choices"]} == steps
-    assert states[resume["Default"]]["Type"] == "Fail"
-
-
-def test_retried_error_names_are_the_lambda_error_types_we_raise() -> None:
+@pytest.mark.parametrize(("machine", "parsed"), definitions())
+def test_retried_error_names_are_the_lambda_error_types_we_raise(
+    machine: str, parsed: dict[str, Any]
+) -> None:
     # A Lambda error's type is the exception's class name: every retried name that is not a Step
-    # Functions or Lambda service error must be one of our exceptions, or the Retry never matches.
-    import relay.errors
-
-    states = definition(SUBSTITUTIONS)["States"]
+    # Functions, Lambda, DynamoDB or Glue-outcome name must be one of our exceptions, or the Retry never
+    # matches.
     ours = {
         name
-        for state in states.values()
+        for _, state, _ in all_states(parsed["States"])
         for retry in state.get("Retry", [])
         for name in retry["ErrorEquals"]
-        if not name.startswith(("States.", "Lambda.", "DynamoDB."))
+        if not name.startswith(("States.", "Lambda.", "DynamoDB.", "Glue"))
     }
-    assert ours == {"ConcurrentRunsExceededException", "ConditionFailedError"}
+    assert ours == {"ConcurrentRunsExceededException", "ConditionFailedError"}, machine
     for name in ours:
         assert issubclass(getattr(relay.errors, name), relay.errors.RelayError), name
+
+
+def test_the_test_substitutions_cover_what_a_definition_needs() -> None:
+    assert set(SUBSTITUTIONS) == set(NEEDED)

@@ -13,7 +13,7 @@ SPAN = (datetime(2026, 1, 1, 0, 0, tzinfo=UTC), datetime(2026, 1, 1, 0, 10, tzin
 
 def step(opened: str, closed: str | None) -> StepReport:
     return StepReport(
-        "01-extract", "job", "job", "OPEN" if closed is None else "SUCCEEDED", opened, closed, None, None
+        "extract", "job", "job", "OPEN" if closed is None else "SUCCEEDED", opened, closed, None, None
     )
 
 

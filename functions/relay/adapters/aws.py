@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from relay.contract import ExecutionInput, Manifest, manifest_key, s3_uri, summary_key
 from relay.errors import (
     ConcurrentRunsExceededException,
     CrawlerRunningError,
@@ -131,9 +132,12 @@ class GlueService:
 
 
 class StepFunctionsService:
-    def __init__(self, client: Any, state_machine_arn: str | None = None) -> None:
+    """Task tokens, and the executions of the stack's pipelines: the state machine of pipeline P is
+    `<state_machine_arn_prefix>P` (`arn:…:stateMachine:<stack>_`)."""
+
+    def __init__(self, client: Any, state_machine_arn_prefix: str | None = None) -> None:
         self._sfn = client
-        self._state_machine_arn = state_machine_arn
+        self._prefix = state_machine_arn_prefix
 
     def send_success(self, token: str, output: dict[str, Any]) -> None:
         self._closing(
@@ -157,26 +161,33 @@ class StepFunctionsService:
                 raise TaskAlreadyClosedError(f"{_code(e)}: {e}") from e
             raise
 
-    def _require_arn(self) -> str:
-        if not self._state_machine_arn:
-            raise ValueError("this function has no STATE_MACHINE_ARN")
-        return self._state_machine_arn
+    def state_machine_arn(self, pipeline: str) -> str:
+        if not self._prefix:
+            raise ValueError("this function has no STATE_MACHINE_ARN_PREFIX")
+        return self._prefix + pipeline
 
-    def start_execution(self, name: str, execution_input: dict[str, Any]) -> str:
+    def start_execution(self, pipeline: str, name: str, execution_input: ExecutionInput) -> str:
         try:
             return str(
                 self._sfn.start_execution(
-                    stateMachineArn=self._require_arn(), name=name, input=json.dumps(execution_input)
+                    stateMachineArn=self.state_machine_arn(pipeline),
+                    name=name,
+                    input=execution_input.to_json(),
                 )["executionArn"]
             )
         except ClientError as e:
             if _code(e) == "ExecutionAlreadyExists":
                 raise ExecutionAlreadyExistsError(f"execution {name} exists") from e
+            if _code(e) == "StateMachineDoesNotExist":
+                raise NotFoundError(
+                    f"pipeline {pipeline} has no state machine {self.state_machine_arn(pipeline)}: "
+                    "is its block in template.yaml deployed?"
+                ) from e
             raise
 
-    def execution_exists(self, name: str) -> bool:
+    def execution_exists(self, pipeline: str, name: str) -> bool:
         # arn:<partition>:states:<region>:<account>:stateMachine:<machine> → …:execution:<machine>:<name>
-        prefix, _, machine = self._require_arn().rpartition(":stateMachine:")
+        prefix, _, machine = self.state_machine_arn(pipeline).rpartition(":stateMachine:")
         try:
             self._sfn.describe_execution(executionArn=f"{prefix}:execution:{machine}:{name}")
         except ClientError as e:
@@ -187,14 +198,15 @@ class StepFunctionsService:
 
 
 class DataBucketService:
-    def __init__(self, client: Any, bucket: str, summary_prefix: str, manifest_prefix: str) -> None:
+    def __init__(self, client: Any, bucket: str) -> None:
         self._s3 = client
         self._bucket = bucket
-        self._summaries = summary_prefix.strip("/")
-        self._manifests = manifest_prefix.strip("/")
 
-    def read_summary(self, run_id: str, job_name: str) -> dict[str, Any] | None:
-        key = f"{self._summaries}/{run_id}/{job_name}.json"
+    def summary_uri(self, run_id: str, step: str) -> str:
+        return s3_uri(self._bucket, summary_key(run_id, step))
+
+    def read_summary(self, run_id: str, step: str) -> dict[str, Any] | None:
+        key = summary_key(run_id, step)
         try:
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except ClientError as e:
@@ -207,12 +219,12 @@ class DataBucketService:
             return None
         return summary if isinstance(summary, dict) else None
 
-    def write_manifest(self, run_id: str, uris: list[str]) -> str:
-        key = f"{self._manifests}/{run_id}.json"
+    def write_manifest(self, manifest: Manifest) -> str:
+        key = manifest_key(manifest.run_id)
         self._s3.put_object(
             Bucket=self._bucket,
             Key=key,
-            Body=json.dumps({"run_id": run_id, "uris": uris}).encode(),
+            Body=manifest.model_dump_json(exclude_none=True).encode(),
             ContentType="application/json",
         )
-        return f"s3://{self._bucket}/{key}"
+        return s3_uri(self._bucket, key)

@@ -1,7 +1,7 @@
-"""The control-plane table (DynamoDB): steps, crawler leases and landed-object claims.
+"""The control-plane table (DynamoDB): runs, steps, crawler leases and landed-object claims.
 
-Keys (one table, ``pk``/``sk``):
-  RUN#<run_id>            RUN             the run (written by the state machine itself)
+Keys (one table, ``pk``/``sk``; built by ``relay.contract``):
+  RUN#<run_id>            RUN             the run (the state machine writes it; close_run ends a failed one)
   RUN#<run_id>            STEP#<step>     a step: token, status, Glue run id, outcome
   CRAWLER#<name>          LEASE           a crawler's owners, waiters and version
   OBJECT#<bucket>/<key>#<etag>  OBJECT    the run that processes a landed object (expires by TTL)
@@ -15,8 +15,22 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from relay.contract import (
+    ACTIVE,
+    ACTIVE_INDEX,
+    OBJECT_PK_PREFIX,
+    OBJECT_SK,
+    STEP_SK_PREFIX,
+    RunRecord,
+    RunStatus,
+    lease_key,
+    run_key,
+    run_pk,
+    step_key,
+)
 from relay.errors import ConditionFailedError
 from relay.models import (
     Claim,
@@ -30,9 +44,6 @@ from relay.models import (
     StepRequest,
     StepStatus,
 )
-
-ACTIVE = "ACTIVE"
-ACTIVE_INDEX = "ActiveSteps"
 
 
 def _conditional(error: ClientError) -> bool:
@@ -48,7 +59,7 @@ def _time(value: Any) -> datetime | None:
 
 
 class ControlTable:
-    """StepStore, LeaseStore and ObjectLedger over one DynamoDB table (a boto3 ``Table`` resource)."""
+    """StepStore, RunStore, LeaseStore and ObjectLedger over one DynamoDB table (a boto3 ``Table``)."""
 
     def __init__(self, table: Any, claim_ttl: timedelta = timedelta(days=30)) -> None:
         self._table = table
@@ -57,39 +68,115 @@ class ControlTable:
     # --- steps ---
 
     def open_step(self, request: StepRequest, now: datetime) -> Step:
-        item = self._table.update_item(
-            Key={"pk": f"RUN#{request.run_id}", "sk": f"STEP#{request.step}"},
-            UpdateExpression=(
-                "SET run_id = :run, step = :step, kind = :kind, #resource = :resource, #status = :open, "
-                "#token = :token, opened_at = :now, active_pk = :active "
-                "REMOVE glue_run_id, outcome_json, closed_at, repaired_by, #error ADD attempt :one"
-            ),
-            ExpressionAttributeNames={
-                "#resource": "resource",
-                "#status": "status",
-                "#token": "token",
-                "#error": "error",
-            },
-            ExpressionAttributeValues={
-                ":run": request.run_id,
-                ":step": request.step,
-                ":kind": request.kind.value,
-                ":resource": request.name,
-                ":open": StepStatus.OPEN.value,
-                ":token": request.token,
-                ":now": _iso(now),
-                ":active": ACTIVE,
-                ":one": 1,
-            },
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
+        values: dict[str, Any] = {
+            ":run": request.run_id,
+            ":step": request.step,
+            ":pipeline": request.pipeline,
+            ":execution": request.execution_arn,
+            ":kind": request.kind.value,
+            ":resource": request.name,
+            ":open": StepStatus.OPEN.value,
+            ":token": request.token,
+            ":now": _iso(now),
+            ":active": ACTIVE,
+            ":one": 1,
+            ":succeeded": StepStatus.SUCCEEDED.value,
+        }
+        timeout = ""
+        if request.timeout_seconds is not None:
+            timeout, values[":timeout"] = ", timeout_seconds = :timeout", request.timeout_seconds
+        try:
+            item = self._table.update_item(
+                Key=step_key(request.run_id, request.step),
+                UpdateExpression=(
+                    "SET run_id = :run, step = :step, pipeline = :pipeline, execution_arn = :execution, "
+                    "kind = :kind, #resource = :resource, #status = :open, #token = :token, "
+                    f"opened_at = :now, active_pk = :active{timeout} "
+                    "REMOVE glue_run_id, outcome_json, closed_at, repaired_by, decided_at, #error "
+                    "ADD attempt :one"
+                ),
+                # A step that succeeded stays succeeded: a resumed run reuses it instead of running it again.
+                ConditionExpression="attribute_not_exists(#status) OR #status <> :succeeded",
+                ExpressionAttributeNames={
+                    "#resource": "resource",
+                    "#status": "status",
+                    "#token": "token",
+                    "#error": "error",
+                },
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as e:
+            if not _conditional(e):
+                raise
+            done = self.get_step(StepRef(run_id=request.run_id, step=request.step))
+            if done is None:  # cannot be: the condition failed on an existing item
+                raise
+            return done
         return self._step(item)
 
     def get_step(self, ref: StepRef) -> Step | None:
-        item = self._table.get_item(
-            Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"}, ConsistentRead=True
-        ).get("Item")
+        item = self._table.get_item(Key=step_key(ref.run_id, ref.step), ConsistentRead=True).get("Item")
         return self._step(item) if item else None
+
+    def run_steps(self, run_id: str) -> list[Step]:
+        items = self._query(
+            KeyConditionExpression=Key("pk").eq(run_pk(run_id)) & Key("sk").begins_with(STEP_SK_PREFIX),
+            ConsistentRead=True,
+        )
+        return [self._step(item) for item in items]
+
+    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._table.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- runs ---
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        item = self._table.get_item(Key=run_key(run_id), ConsistentRead=True).get("Item")
+        return RunRecord.from_item(item) if item else None
+
+    def end_run(
+        self,
+        run_id: str,
+        execution_arn: str,
+        status: RunStatus,
+        now: datetime,
+        *,
+        failed_step: str | None,
+        error: str,
+        cause: str,
+    ) -> bool:
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":running": RunStatus.RUNNING.value,
+            ":execution": execution_arn,
+            ":ended": _iso(now),
+            ":error": error,
+            ":cause": cause[:20_000],
+        }
+        update = "SET #status = :status, ended_at = :ended, #error = :error, cause = :cause"
+        if failed_step:
+            update += ", failed_step = :step"
+            values[":step"] = failed_step
+        try:
+            self._table.update_item(
+                Key=run_key(run_id),
+                UpdateExpression=update,
+                ConditionExpression="#status = :running AND execution_arn = :execution",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as e:
+            if _conditional(e):
+                return False
+            raise
+        return True
 
     def record_glue_run(self, ref: StepRef, attempt: int, glue_run_id: str) -> None:
         self._update_attempt(ref, attempt, "SET glue_run_id = :id", {":id": glue_run_id})
@@ -119,7 +206,7 @@ class ControlTable:
             values[":repaired_by"] = repaired_by
         try:
             item = self._table.update_item(
-                Key={"pk": f"RUN#{step.run_id}", "sk": f"STEP#{step.step}"},
+                Key=step_key(step.run_id, step.step),
                 UpdateExpression=update,
                 ConditionExpression="#status = :open AND #token = :token",
                 ExpressionAttributeNames={"#status": "status", "#token": "token"},
@@ -135,7 +222,7 @@ class ControlTable:
     def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
         try:
             self._table.update_item(
-                Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"},
+                Key=step_key(ref.run_id, ref.step),
                 UpdateExpression="SET #status = :status, closed_at = :now REMOVE active_pk",
                 ConditionExpression="#status = :completing",
                 ExpressionAttributeNames={"#status": "status"},
@@ -151,27 +238,11 @@ class ControlTable:
             # Another completer (a racing sweep) closed it first: its status stands.
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
-        steps: list[Step] = []
-        kwargs: dict[str, Any] = {
-            "IndexName": ACTIVE_INDEX,
-            "KeyConditionExpression": "active_pk = :active AND opened_at < :before",
-            "ExpressionAttributeValues": {":active": ACTIVE, ":before": _iso(opened_before)},
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            steps += [self._step(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return steps
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def run_status(self, run_id: str) -> str | None:
-        item = self._table.get_item(
-            Key={"pk": f"RUN#{run_id}", "sk": "RUN"},
-            ProjectionExpression="#status",
-            ExpressionAttributeNames={"#status": "status"},
-            ConsistentRead=True,
-        ).get("Item")
-        return str(item["status"]) if item and "status" in item else None
+        items = self._query(
+            IndexName=ACTIVE_INDEX,
+            KeyConditionExpression=Key("active_pk").eq(ACTIVE) & Key("opened_at").lt(_iso(opened_before)),
+        )
+        return [self._step(item) for item in items]
 
     def _update_attempt(
         self,
@@ -184,7 +255,7 @@ class ControlTable:
         """Update the step only if it is still at ``attempt`` (a later retry owns it otherwise)."""
         try:
             self._table.update_item(
-                Key={"pk": f"RUN#{ref.run_id}", "sk": f"STEP#{ref.step}"},
+                Key=step_key(ref.run_id, ref.step),
                 UpdateExpression=update,
                 ConditionExpression="attempt = :attempt",
                 ExpressionAttributeValues={**values, ":attempt": attempt},
@@ -203,6 +274,9 @@ class ControlTable:
         return Step(
             run_id=item["run_id"],
             step=item["step"],
+            pipeline=item.get("pipeline"),
+            execution_arn=item.get("execution_arn"),
+            timeout_seconds=int(item["timeout_seconds"]) if "timeout_seconds" in item else None,
             kind=StepKind(item["kind"]),
             resource=item["resource"],
             status=StepStatus(item["status"]),
@@ -219,9 +293,7 @@ class ControlTable:
     # --- crawler leases ---
 
     def get_lease(self, crawler: str) -> Lease:
-        item = self._table.get_item(Key={"pk": f"CRAWLER#{crawler}", "sk": "LEASE"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._table.get_item(Key=lease_key(crawler), ConsistentRead=True).get("Item")
         if not item:
             return Lease(crawler=crawler)
         return Lease(
@@ -235,8 +307,7 @@ class ControlTable:
 
     def put_lease(self, lease: Lease, expected_version: int) -> None:
         item: dict[str, Any] = {
-            "pk": f"CRAWLER#{lease.crawler}",
-            "sk": "LEASE",
+            **lease_key(lease.crawler),
             "state": lease.state.value,
             "owners": [ref.encode() for ref in lease.owners],
             "waiters": [ref.encode() for ref in lease.waiters],
@@ -264,7 +335,7 @@ class ControlTable:
 
     @staticmethod
     def _object_key(obj: LandedObject) -> dict[str, str]:
-        return {"pk": f"OBJECT#{obj.bucket}/{obj.key}#{obj.etag}", "sk": "OBJECT"}
+        return {"pk": f"{OBJECT_PK_PREFIX}{obj.bucket}/{obj.key}#{obj.etag}", "sk": OBJECT_SK}
 
     def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
         try:

@@ -12,7 +12,7 @@ from botocore.config import Config
 from relay.adapters.aws import DataBucketService, GlueService, StepFunctionsService
 from relay.adapters.dynamodb import ControlTable
 from relay.ports import ControlPlane
-from relay.settings import ArrivalSettings, GlueEventSettings, _Settings
+from relay.settings import ArrivalSettings, _Settings, _StartsRuns, _WithBucket
 
 # Standard retry mode: throttling and 5xx are retried with backoff before our code sees them.
 BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
@@ -35,15 +35,14 @@ def control_plane(settings: _Settings) -> ControlPlane:
         else {}
     )
     store = ControlTable(table(settings.table_name), **claims)
-    bucket_name = getattr(settings, "data_bucket", "")
-    summary_prefix = settings.summary_prefix if isinstance(settings, GlueEventSettings) else "summaries"
-    manifest_prefix = settings.manifest_prefix if isinstance(settings, ArrivalSettings) else "manifests"
-    machine = settings.state_machine_arn if isinstance(settings, ArrivalSettings) else None
+    bucket_name = settings.data_bucket if isinstance(settings, _WithBucket) else ""
+    machines = settings.state_machine_arn_prefix if isinstance(settings, _StartsRuns) else None
     return ControlPlane(
         steps=store,
+        runs=store,
         leases=store,
         glue=GlueService(client("glue")),
-        workflow=StepFunctionsService(client("stepfunctions"), machine),
-        bucket=DataBucketService(client("s3"), bucket_name, summary_prefix, manifest_prefix),
+        workflow=StepFunctionsService(client("stepfunctions"), machines),
+        bucket=DataBucketService(client("s3"), bucket_name),
         ledger=store,
     )

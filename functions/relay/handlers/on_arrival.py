@@ -1,4 +1,4 @@
-"""on_arrival: a batch of S3 "Object Created" events (via SQS) → one pipeline run."""
+"""on_arrival: a batch of S3 "Object Created" events (via SQS) → runs of the pipelines they land for."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from relay.adapters.wiring import control_plane
+from relay.contract import catalog
 from relay.errors import RelayError
-from relay.logic.arrivals import start_run_for
+from relay.logic.arrivals import ArrivalResult, route, start_runs
 from relay.models import LandedObject
-from relay.observability import logger, metrics, tracer
+from relay.observability import count, logger, metrics, tracer
 from relay.settings import ArrivalSettings
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -33,6 +34,7 @@ def landed_object(body: str) -> LandedObject:
         bucket=detail.bucket.name,
         key=detail.object.key,
         etag=detail.object.etag,
+        version_id=detail.object.version_id,
         size=None if detail.object.size is None else int(detail.object.size),
     )
 
@@ -54,27 +56,40 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
                 extra={"message_id": record.message_id, "reason": str(e)[:500]},
             )
             metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
-    result = start_run_for(
-        list(objects.values()),
-        control_plane(settings),
-        now,
-        ingest_date=now.strftime("%Y-%m-%d"),
-        orphan_after=timedelta(seconds=settings.orphan_claim_seconds),
-    )
-    logger.info(
-        "arrivals processed",
-        extra={
-            "run_id": result.run_id,
-            "started": result.started,
-            "objects": len(result.objects),
-            "duplicates": len(result.duplicates),
-            "retry": len(result.retry),
-        },
-    )
-    metrics.add_metric(name="ObjectsAccepted", unit=MetricUnit.Count, value=len(result.objects))
-    metrics.add_metric(name="DuplicateObjects", unit=MetricUnit.Count, value=len(result.duplicates))
-    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=int(result.started))
-    retry = set(result.retry)
+    routed = route(list(objects.values()), catalog())
+    for obj in routed.unrouted:
+        logger.warning("object under no pipeline's prefix; left as it is", extra={"uri": obj.uri})
+    for obj in routed.folders:
+        logger.info("folder marker (a key ending in /), not a file; ignored", extra={"uri": obj.uri})
+    count("ObjectsUnrouted", len(routed.unrouted))
+    count("FolderMarkersIgnored", len(routed.folders))
+    plane = control_plane(settings)
+    results: list[ArrivalResult] = []
+    for name, landed in routed.by_pipeline.items():
+        results += start_runs(
+            catalog().pipelines[name],
+            landed,
+            plane,
+            now,
+            ingest_date=now.strftime("%Y-%m-%d"),
+            orphan_after=timedelta(seconds=settings.orphan_claim_seconds),
+        )
+    for result in results:
+        logger.info(
+            "arrivals processed",
+            extra={
+                "pipeline": result.pipeline,
+                "run_id": result.run_id,
+                "started": result.started,
+                "objects": len(result.objects),
+                "duplicates": len(result.duplicates),
+                "retry": len(result.retry),
+            },
+        )
+        count("ObjectsAccepted", len(result.objects), pipeline=result.pipeline)
+        count("DuplicateObjects", len(result.duplicates), pipeline=result.pipeline)
+        count("RunsStarted", int(result.started), pipeline=result.pipeline)
+    retry = {obj for result in results for obj in result.retry}
 
     def record_handler(record: SQSRecord) -> None:
         if objects.get(record.message_id) in retry:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from relay.adapters.wiring import control_plane
 from relay.logic.steps import on_crawler_event, on_job_event
 from relay.models import CrawlerStateChange, JobStateChange
-from relay.observability import logger, metrics, tracer
+from relay.observability import count, logger, metrics, tracer
 from relay.settings import GlueEventSettings
 
 JOB_STATE_CHANGE = "Glue Job State Change"
@@ -36,7 +36,7 @@ def parse_change(event: dict[str, Any]) -> JobStateChange | CrawlerStateChange:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         change = parse_change(event)
     except (ValidationError, ValueError) as e:  # ValidationError is a ValueError; named for the reader
@@ -52,10 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     else:
         logger.append_keys(crawler=change.crawler_name, state=change.state)
         verdict = on_crawler_event(change, plane, now)
-    metrics.add_metric(
-        name="StepsCompleted" if verdict.startswith("completed") else "EventsIgnored",
-        unit=MetricUnit.Count,
-        value=1,
-    )
-    logger.info(verdict)
-    return {"verdict": verdict}
+    count("StepsCompleted", verdict.completed)
+    count("EventsIgnored", int(verdict.completed == 0))
+    logger.info(verdict.reason, extra={"completed": verdict.completed})
+    return {"completed": verdict.completed, "verdict": verdict.reason}

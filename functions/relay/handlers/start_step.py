@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.wiring import control_plane
 from relay.logic.steps import start_step
 from relay.models import StepRequest
-from relay.observability import logger, metrics, tracer
+from relay.observability import count, logger, metrics, tracer
 from relay.settings import StartStepSettings
 
 
@@ -21,9 +20,11 @@ from relay.settings import StartStepSettings
 @metrics.log_metrics
 @event_parser(model=StepRequest)
 def handler(event: StepRequest, context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(run_id=event.run_id, step=event.step, resource=event.name)
+    logger.append_keys(pipeline=event.pipeline, run_id=event.run_id, step=event.step, resource=event.name)
     result = start_step(event, control_plane(StartStepSettings.from_env()), datetime.now(UTC))
-    metrics.add_dimension(name="Kind", value=event.kind.value)
-    metrics.add_metric(name="StepsStarted", unit=MetricUnit.Count, value=1)
-    logger.info("step started", extra=result)
+    count("StepsReused" if result.get("reused") else "StepsStarted", 1, pipeline=event.pipeline)
+    logger.info(
+        "step reused: it succeeded in an earlier execution" if result.get("reused") else "step started",
+        extra=result,
+    )
     return result

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.wiring import control_plane
 from relay.logic.steps import sweep
-from relay.observability import logger, metrics, tracer
+from relay.observability import logger, metrics, of_pipeline, tracer
 from relay.settings import SweeperSettings
 
 
@@ -45,6 +45,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         as_of=as_of(event, now),
     )
     metrics.add_metric(name="StuckSteps", unit=MetricUnit.Count, value=report.stuck_steps)
+    for pipeline, stuck in report.stuck_by_pipeline.items():
+        of_pipeline("StuckSteps", stuck, pipeline)
     metrics.add_metric(
         name="OldestOpenStepAgeSeconds", unit=MetricUnit.Seconds, value=report.oldest_open_seconds
     )

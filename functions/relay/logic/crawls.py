@@ -212,6 +212,28 @@ def promote_after_foreign(lease: Lease, leases: LeaseStore, glue: Glue, now: dat
     return start_crawl(ours, leases, glue)
 
 
+def release(ref: StepRef, crawler: str, leases: LeaseStore, glue: Glue, now: datetime) -> None:
+    """Drop a step that no longer waits (completed by the sweeper, or its run ended) from the crawler's
+    lease; settle the lease when its crawl then serves no one. ConditionFailedError when the lease moved."""
+    lease = leases.get_lease(crawler)
+    if ref in lease.waiters:
+        waiters = [w for w in lease.waiters if w != ref]
+        leases.put_lease(
+            lease.model_copy(update={"waiters": waiters, "version": lease.version + 1}), lease.version
+        )
+        return
+    if ref not in lease.owners:
+        return
+    owners = [o for o in lease.owners if o != ref]
+    if owners:
+        leases.put_lease(
+            lease.model_copy(update={"owners": owners, "version": lease.version + 1}), lease.version
+        )
+        return
+    _, following = settle(lease, leases, now)
+    follow_up(following, leases, glue)
+
+
 def _number(value: str | None) -> int | float | None:
     if value is None or value == "":
         return None

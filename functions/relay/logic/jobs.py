@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from relay.errors import RelayError
+from relay.contract import ATTEMPT_ARG, RUN_ID_ARG, STEP_ARG, SUMMARY_ARG
+from relay.errors import NotFoundError, RelayError
 from relay.models import JobRun, Outcome, Step, StepRef
 from relay.ports import Glue, StepStore
-
-# Job arguments that tie a job run to its step. Glue scripts ignore arguments they do not ask for.
-RUN_ID_ARG = "--run_id"
-STEP_ARG = "--gluerelay_step"
-ATTEMPT_ARG = "--gluerelay_attempt"
 
 FAILED_STATES = {"FAILED": "GlueJobFailed", "TIMEOUT": "GlueJobTimeout", "STOPPED": "GlueJobStopped"}
 SUMMARY_FIGURES = (
@@ -24,19 +20,38 @@ SUMMARY_FIGURES = (
 )
 
 
-def job_arguments(step: Step, arguments: dict[str, str]) -> dict[str, str]:
-    return {**arguments, RUN_ID_ARG: step.run_id, STEP_ARG: step.step, ATTEMPT_ARG: str(step.attempt)}
+def job_arguments(step: Step, arguments: dict[str, str], summary_uri: str) -> dict[str, str]:
+    """The step's arguments and gluerelay's own (which win: a pipeline cannot set them)."""
+    return {
+        **arguments,
+        RUN_ID_ARG: step.run_id,
+        STEP_ARG: step.step,
+        ATTEMPT_ARG: str(step.attempt),
+        SUMMARY_ARG: summary_uri,
+    }
 
 
-def start_job(step: Step, arguments: dict[str, str], store: StepStore, glue: Glue, now: datetime) -> str:
+def start_job(
+    step: Step, arguments: dict[str, str], *, summary_uri: str, store: StepStore, glue: Glue, now: datetime
+) -> str:
     """Start the job run for an OPEN step (already recorded, so an instant run's event finds its token)."""
     try:
-        glue_run_id = glue.start_job_run(step.resource, job_arguments(step, arguments))
+        glue_run_id = glue.start_job_run(step.resource, job_arguments(step, arguments, summary_uri))
     except RelayError as e:  # ConcurrentRunsExceededException included: the state machine retries it
         store.mark_start_failed(step.ref, step.attempt, f"{type(e).__name__}: {e}", now)
         raise
     store.record_glue_run(step.ref, step.attempt, glue_run_id)
     return glue_run_id
+
+
+def job_run_of(step: Step, glue: Glue) -> JobRun | None:
+    """The job run the step started (found by its arguments when start_step stopped before recording it)."""
+    try:
+        if step.glue_run_id:
+            return glue.get_job_run(step.resource, step.glue_run_id)
+        return glue.find_job_run(step.resource, {STEP_ARG: step.step, RUN_ID_ARG: step.run_id})
+    except NotFoundError:
+        return None
 
 
 def step_of(run: JobRun) -> tuple[StepRef, int] | None:

@@ -1,6 +1,6 @@
 """The control plane's three moments for a step: it starts, Glue reports its end, or the sweeper finds it.
 
-Every function returns a short verdict string: it is logged and makes tests and metrics readable.
+Each returns a typed result: what the handler logs and counts (metrics) and what tests assert on.
 """
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from relay.errors import ConditionFailedError, NotFoundError
+from relay.contract import RunStatus
+from relay.errors import ConditionFailedError, NotFoundError, TaskAlreadyClosedError
 from relay.logic import crawls, jobs
-from relay.logic.completion import complete, deliver
+from relay.logic.completion import complete, deliver, step_output
+from relay.logic.runs import close_step
 from relay.models import (
     CrawlerStateChange,
-    JobRun,
     JobStateChange,
     LeaseState,
-    Outcome,
     Step,
     StepKind,
     StepRequest,
@@ -29,41 +29,69 @@ from relay.ports import ControlPlane
 # How long a decided outcome (COMPLETING) may wait for its completer's delivery before the sweeper
 # takes it for abandoned and delivers it itself.
 DELIVERY_GRACE = timedelta(seconds=60)
-RUN_RUNNING = "RUNNING"  # the run record's status while its execution runs
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an event did: how many steps it completed, and why (for the log)."""
+
+    completed: int
+    reason: str
 
 
 def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
     """Record the step and its token, then start Glue (in this order: an instant job's event must find
-    its token)."""
+    its token). A step that already succeeded in this run (a resumed run) is answered at once."""
     step = plane.steps.open_step(request, now)
+    facts: dict[str, Any] = {"run_id": step.run_id, "step": step.step, "attempt": step.attempt}
+    if step.status == StepStatus.SUCCEEDED and step.outcome is not None:
+        try:
+            plane.workflow.send_success(request.token, {**step_output(step, step.outcome), "reused": True})
+        except TaskAlreadyClosedError:
+            logger.warning("the resumed execution stopped waiting for a step that had succeeded")
+        return {**facts, "reused": True}
     if request.kind == StepKind.JOB:
-        glue_run_id = jobs.start_job(step, request.arguments, plane.steps, plane.glue, now)
-        return {"run_id": step.run_id, "step": step.step, "attempt": step.attempt, "glue_run_id": glue_run_id}
+        summary = plane.bucket.summary_uri(step.run_id, step.step)
+        glue_run_id = jobs.start_job(
+            step, request.job_arguments(), summary_uri=summary, store=plane.steps, glue=plane.glue, now=now
+        )
+        _stop_if_run_ended(step.model_copy(update={"glue_run_id": glue_run_id}), plane, now)
+        return {**facts, "glue_run_id": glue_run_id}
     lease = crawls.request_crawl(step.ref, request.name, plane.leases, plane.glue, now)
-    role = "owner" if step.ref in lease.owners else "waiter"
-    return {"run_id": step.run_id, "step": step.step, "attempt": step.attempt, "crawl": role}
+    return {**facts, "crawl": "owner" if step.ref in lease.owners else "waiter"}
 
 
-def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> str:
+def _stop_if_run_ended(step: Step, plane: ControlPlane, now: datetime) -> None:
+    """The run may have ended (another branch failed) while this job was being started: close_run ends the
+    record before it looks for open steps, so either it saw this step or this look sees the ended run."""
+    run = plane.runs.get_run(step.run_id)
+    if run is None or (run.status is RunStatus.RUNNING and run.execution_arn in (None, step.execution_arn)):
+        return
+    close_step(step, f"run {step.run_id} ended {run.status.value}", plane, now, closed_by="start_step")
+
+
+def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> Verdict:
     try:
         run = plane.glue.get_job_run(detail.job_name, detail.job_run_id)
     except NotFoundError:
-        return "ignored: unknown job run"
+        return Verdict(0, "ignored: unknown job run")
     located = jobs.step_of(run)
     if located is None:
-        return "ignored: job run not started by gluerelay"
+        return Verdict(0, "ignored: job run not started by gluerelay")
     ref, attempt = located
     step = plane.steps.get_step(ref)
     if step is None or step.kind != StepKind.JOB:
-        return "ignored: no such step"
+        return Verdict(0, "ignored: no such step")
     if step.attempt != attempt or step.status != StepStatus.OPEN:
-        return "ignored: step already completed or retried"
-    summary = plane.bucket.read_summary(step.run_id, detail.job_name) if detail.state == "SUCCEEDED" else None
+        return Verdict(0, "ignored: step already completed or retried")
+    summary = plane.bucket.read_summary(step.run_id, step.step) if detail.state == "SUCCEEDED" else None
     outcome = jobs.job_outcome(detail.state, run, detail.message, summary)
-    return "completed" if complete(step, outcome, plane.steps, plane.workflow, now) else "duplicate"
+    if complete(step, outcome, plane.steps, plane.workflow, now):
+        return Verdict(1, "completed")
+    return Verdict(0, "ignored: a duplicate completed the step first")
 
 
-def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datetime) -> str:
+def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datetime) -> Verdict:
     crawl = crawls.ended_crawl(detail, plane.glue)
     # A version conflict means the lease moved meanwhile: a run joined the waiters (common when many
     # runs share a crawler), or a duplicate of this event settled it. Look again rather than drop the
@@ -71,13 +99,13 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
     for _ in range(crawls.MAX_LEASE_ATTEMPTS):
         lease = plane.leases.get_lease(detail.crawler_name)
         if lease.state == LeaseState.IDLE:
-            return "ignored: no run waits for this crawler"
+            return Verdict(0, "ignored: no run waits for this crawler")
         try:
             if lease.state == LeaseState.AWAITING_FOREIGN:
                 crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
-                return "crawl started after a foreign crawl"
+                return Verdict(0, "crawl started after a foreign crawl")
             if crawls.is_earlier_crawl(detail, crawl, lease):
-                return "ignored: event of an earlier crawl"
+                return Verdict(0, "ignored: event of an earlier crawl")
             owners, following = crawls.settle(lease, plane.leases, now)
             break
         except ConditionFailedError:
@@ -92,7 +120,9 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
         if step is not None and step.status == StepStatus.OPEN:
             completed += complete(step, outcome, plane.steps, plane.workflow, now)
     crawls.follow_up(following, plane.leases, plane.glue)
-    return f"completed {completed} of {len(owners)} steps; {len(following.owners)} own the next crawl"
+    return Verdict(
+        completed, f"completed {completed} of {len(owners)} steps; {len(following.owners)} own the next crawl"
+    )
 
 
 @dataclass
@@ -101,6 +131,7 @@ class SweepReport:
     repaired: list[str] = field(default_factory=list)
     stuck_steps: int = 0
     oldest_open_seconds: float = 0.0
+    stuck_by_pipeline: dict[str, int] = field(default_factory=dict)
 
 
 def sweep(
@@ -129,6 +160,8 @@ def sweep(
         report.oldest_open_seconds = max(report.oldest_open_seconds, age)
         if age >= stuck_after.total_seconds():
             report.stuck_steps += 1
+            pipeline = step.pipeline or "unknown"
+            report.stuck_by_pipeline[pipeline] = report.stuck_by_pipeline.get(pipeline, 0) + 1
     return report
 
 
@@ -142,52 +175,22 @@ def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
             return None
         deliver(step, plane.steps, plane.workflow, now)
         return "delivered a decided outcome"
-    run_status = plane.steps.run_status(step.run_id)
-    if run_status not in (None, RUN_RUNNING):
-        return _abandon(step, run_status, plane, now)
+    run = plane.runs.get_run(step.run_id)
+    if run is not None and run.status.ended:
+        return close_step(
+            step, f"run {step.run_id} ended {run.status.value}", plane, now, closed_by="sweeper"
+        )
     if step.kind == StepKind.JOB:
         return _reconcile_job(step, plane, now)
     return _reconcile_crawler(step, plane, now)
 
 
-def _job_run_of(step: Step, plane: ControlPlane) -> JobRun | None:
-    try:
-        if step.glue_run_id:
-            return plane.glue.get_job_run(step.resource, step.glue_run_id)
-        # start_step stopped between StartJobRun and recording its id
-        return plane.glue.find_job_run(
-            step.resource, {jobs.STEP_ARG: step.step, jobs.RUN_ID_ARG: step.run_id}
-        )
-    except NotFoundError:
-        return None
-
-
-def _abandon(step: Step, run_status: str, plane: ControlPlane, now: datetime) -> str:
-    """The run ended (its step timed out, another branch failed, an operator stopped it) while this step
-    was open: nothing waits for the step any more. Stop its job run, which no one else needs (a crawl may
-    serve other runs, so it goes on), and close the step."""
-    stopped = ""
-    run = _job_run_of(step, plane) if step.kind == StepKind.JOB else None
-    if run is not None and not run.terminal:
-        plane.glue.stop_job_run(step.resource, run.run_id)
-        stopped = f"; job run {run.run_id} stopped"
-    outcome = Outcome(
-        succeeded=False,
-        error="RunEnded",
-        cause=f"run {step.run_id} ended {run_status} while step {step.step} was open{stopped}",
-    )
-    complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper")
-    if step.kind == StepKind.CRAWLER:
-        _release(step, plane, now)
-    return f"run ended {run_status}: step closed{stopped}"
-
-
 def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None:
-    run = _job_run_of(step, plane)
+    run = jobs.job_run_of(step, plane.glue)
     if run is None or not run.terminal:
         return None
     state = run.state if run.state in {"SUCCEEDED", *jobs.FAILED_STATES} else "FAILED"
-    summary = plane.bucket.read_summary(step.run_id, step.resource) if state == "SUCCEEDED" else None
+    summary = plane.bucket.read_summary(step.run_id, step.step) if state == "SUCCEEDED" else None
     outcome = jobs.job_outcome(state, run, run.error_message, summary)
     if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
         return f"job run {run.run_id} {state}, event lost"
@@ -205,34 +208,15 @@ def _reconcile_crawler(step: Step, plane: ControlPlane, now: datetime) -> str | 
         if crawl.started_on >= step.opened_at:
             outcome = crawls.crawl_outcome(step.resource, crawl)
             if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
-                _release(step, plane, now)
+                try:
+                    crawls.release(step.ref, step.resource, plane.leases, plane.glue, now)
+                except ConditionFailedError:
+                    logger.info(
+                        "lease changed while releasing a repaired step", extra={"crawler": step.resource}
+                    )
                 return f"crawl {crawl.crawl_id} {crawl.state}, event lost"
             return None
     return _restart_stale_lease(step, plane, now) if idle else None
-
-
-def _release(step: Step, plane: ControlPlane, now: datetime) -> None:
-    """Drop a step the sweeper completed from its lease; settle the lease when no owner is left."""
-    try:
-        lease = plane.leases.get_lease(step.resource)
-        if step.ref in lease.waiters:
-            waiters = [w for w in lease.waiters if w != step.ref]
-            plane.leases.put_lease(
-                lease.model_copy(update={"waiters": waiters, "version": lease.version + 1}), lease.version
-            )
-            return
-        if step.ref not in lease.owners:
-            return
-        owners = [o for o in lease.owners if o != step.ref]
-        if owners:
-            plane.leases.put_lease(
-                lease.model_copy(update={"owners": owners, "version": lease.version + 1}), lease.version
-            )
-            return
-        _, following = crawls.settle(lease, plane.leases, now)
-        crawls.follow_up(following, plane.leases, plane.glue)
-    except ConditionFailedError:
-        logger.info("lease changed while releasing a repaired step", extra={"crawler": step.resource})
 
 
 def _restart_stale_lease(step: Step, plane: ControlPlane, now: datetime) -> str | None:

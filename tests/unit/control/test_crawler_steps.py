@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from relay.logic.steps import on_crawler_event, start_step, sweep
+from relay.contract import RunStatus
+from relay.logic.steps import Verdict, on_crawler_event, start_step, sweep
 from relay.models import CrawlerStateChange, Lease, LeaseState, StepKind, StepRef, StepRequest, StepStatus
 
 from tests.fakes import FakeCloud, load_event
@@ -15,10 +16,16 @@ CRAWLER = "raw_customers"
 
 def crawl_step(cloud: FakeCloud, run: str, at: datetime) -> StepRef:
     request = StepRequest(
-        kind=StepKind.CRAWLER, name=CRAWLER, run_id=run, step="02-crawl-raw", token=f"t-{run}"
+        pipeline="customers",
+        kind=StepKind.CRAWLER,
+        name=CRAWLER,
+        run_id=run,
+        step="crawl_raw",
+        token=f"t-{run}",
+        execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:stack_customers:{run}",
     )
     start_step(request, cloud.plane, at)
-    return StepRef(run_id=run, step="02-crawl-raw")
+    return StepRef(run_id=run, step="crawl_raw")
 
 
 def crawl_ended(started: datetime, ended: datetime, failed: bool = False) -> CrawlerStateChange:
@@ -43,7 +50,7 @@ def test_runs_arriving_during_a_crawl_share_one_follow_up_crawl() -> None:
         crawl_ended(T0, T0 + timedelta(minutes=1)), cloud.plane, T0 + timedelta(minutes=1)
     )
     # Then only a completes (b and c wrote data after that crawl started) and one crawl serves b and c
-    assert verdict == "completed 1 of 1 steps; 2 own the next crawl"
+    assert verdict == Verdict(1, "completed 1 of 1 steps; 2 own the next crawl")
     assert set(cloud.workflow.successes) == {"t-a"}
     assert cloud.workflow.successes["t-a"]["partitions"]["created"] == 1
     assert cloud.glue.crawls_started == [CRAWLER, CRAWLER]
@@ -70,7 +77,7 @@ def test_a_failed_crawl_fails_exactly_the_steps_it_served() -> None:
     assert error == "GlueCrawlFailed"
     assert "Insufficient Lake Formation permission(s)" in cause
     assert "t-b" not in cloud.workflow.failures and "t-b" not in cloud.workflow.successes
-    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="02-crawl-raw")]
+    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="crawl_raw")]
 
 
 def test_a_crawl_someone_else_started_is_waited_for_never_taken_as_ours() -> None:
@@ -85,7 +92,7 @@ def test_a_crawl_someone_else_started_is_waited_for_never_taken_as_ours() -> Non
         crawl_ended(T0, T0 + timedelta(seconds=30)), cloud.plane, T0 + timedelta(minutes=1)
     )
     # Then nothing completes, and our own crawl starts
-    assert verdict == "crawl started after a foreign crawl"
+    assert verdict == Verdict(0, "crawl started after a foreign crawl")
     assert not cloud.workflow.successes
     assert cloud.glue.crawls_started == [CRAWLER]
     assert cloud.store.get_lease(CRAWLER).state == LeaseState.CRAWLING
@@ -93,11 +100,15 @@ def test_a_crawl_someone_else_started_is_waited_for_never_taken_as_ours() -> Non
 
 def test_events_of_earlier_crawls_and_of_idle_crawlers_are_ignored() -> None:
     cloud = FakeCloud()
-    assert on_crawler_event(crawl_ended(T0, T0), cloud.plane, T0) == "ignored: no run waits for this crawler"
+    assert (
+        on_crawler_event(crawl_ended(T0, T0), cloud.plane, T0).reason
+        == "ignored: no run waits for this crawler"
+    )
     crawl_step(cloud, "a", T0 + timedelta(hours=1))
     stale = crawl_ended(T0, T0 + timedelta(minutes=1))  # started an hour before our request
     assert (
-        on_crawler_event(stale, cloud.plane, T0 + timedelta(hours=1)) == "ignored: event of an earlier crawl"
+        on_crawler_event(stale, cloud.plane, T0 + timedelta(hours=1)).reason
+        == "ignored: event of an earlier crawl"
     )
     assert not cloud.workflow.successes
 
@@ -108,7 +119,7 @@ def test_a_duplicate_crawl_event_completes_nothing_twice() -> None:
     event = crawl_ended(T0, T0 + timedelta(minutes=1))
     on_crawler_event(event, cloud.plane, T0 + timedelta(minutes=1))
     again = on_crawler_event(event, cloud.plane, T0 + timedelta(minutes=1))
-    assert again == "ignored: no run waits for this crawler"
+    assert again == Verdict(0, "ignored: no run waits for this crawler")
     assert list(cloud.workflow.successes) == ["t-a"]
 
 
@@ -118,13 +129,13 @@ def test_the_sweeper_completes_a_crawl_step_whose_event_was_lost_and_moves_the_l
     crawl_step(cloud, "b", T0 + timedelta(seconds=10))
     cloud.glue.finish_crawl(CRAWLER, T0 + timedelta(seconds=1), T0 + timedelta(minutes=1))  # event lost
     report = sweep(cloud.plane, T0 + timedelta(minutes=20), timedelta(minutes=15), timedelta(hours=1))
-    assert report.repaired[0].startswith("a/02-crawl-raw: crawl crawl-")
+    assert report.repaired[0].startswith("a/crawl_raw: crawl crawl-")
     assert cloud.workflow.successes["t-a"]["repaired_by"] == "sweeper"
     # b did not count as served by a crawl that started before its data: it owns the next crawl
     assert "t-b" not in cloud.workflow.successes
     assert cloud.glue.crawls_started == [CRAWLER, CRAWLER]
-    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="02-crawl-raw")]
-    assert cloud.store.steps[StepRef(run_id="b", step="02-crawl-raw")].status == StepStatus.OPEN
+    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="crawl_raw")]
+    assert cloud.store.steps[StepRef(run_id="b", step="crawl_raw")].status == StepStatus.OPEN
 
 
 def test_a_waiting_crawl_step_of_a_run_that_ended_leaves_the_lease_and_the_crawl_goes_on() -> None:
@@ -133,11 +144,12 @@ def test_a_waiting_crawl_step_of_a_run_that_ended_leaves_the_lease_and_the_crawl
     a = crawl_step(cloud, "a", T0)
     b = crawl_step(cloud, "b", T0 + timedelta(seconds=10))
     cloud.workflow.closed.add("t-b")
-    cloud.store.runs.update({"a": "RUNNING", "b": "TIMED_OUT"})
+    cloud.store.set_run("a", RunStatus.RUNNING)
+    cloud.store.set_run("b", RunStatus.TIMED_OUT)
     # When the sweeper comes by while the crawl still runs
     report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
     # Then b is closed and no longer waits: the crawl's end will not start a follow-up crawl for it
-    assert report.repaired == ["b/02-crawl-raw: run ended TIMED_OUT: step closed"]
+    assert report.repaired == ["b/crawl_raw: run b ended TIMED_OUT: step closed"]
     assert cloud.store.steps[b].status == StepStatus.CLOSED
     lease = cloud.store.get_lease(CRAWLER)
     assert (lease.owners, lease.waiters) == ([a], [])
@@ -163,9 +175,9 @@ def test_a_run_joining_the_waiters_while_the_crawl_ends_does_not_lose_the_event(
         crawl_ended(T0, T0 + timedelta(seconds=40)), cloud.plane, T0 + timedelta(seconds=41)
     )
     # Then the event is applied on a second look: a completes, b owns the next crawl
-    assert verdict == "completed 1 of 1 steps; 1 own the next crawl"
+    assert verdict == Verdict(1, "completed 1 of 1 steps; 1 own the next crawl")
     assert cloud.store.steps[a].status == StepStatus.SUCCEEDED
-    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="02-crawl-raw")]
+    assert cloud.store.get_lease(CRAWLER).owners == [StepRef(run_id="b", step="crawl_raw")]
 
 
 def test_a_late_copy_of_a_short_crawls_event_does_not_complete_the_next_crawls_owners() -> None:
@@ -181,5 +193,5 @@ def test_a_late_copy_of_a_short_crawls_event_does_not_complete_the_next_crawls_o
     # When a copy of the same event arrives while b's crawl runs
     verdict = on_crawler_event(event, cloud.plane, end + timedelta(milliseconds=50))
     # Then Glue's exact start time shows it is the earlier crawl's: b keeps waiting for its own
-    assert verdict == "ignored: event of an earlier crawl"
+    assert verdict == Verdict(0, "ignored: event of an earlier crawl")
     assert cloud.store.steps[b].status == StepStatus.OPEN

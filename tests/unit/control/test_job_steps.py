@@ -5,23 +5,27 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from relay.contract import RunStatus
 from relay.errors import ConcurrentRunsExceededException
-from relay.logic.steps import on_job_event, start_step, sweep
+from relay.logic.steps import Verdict, on_job_event, start_step, sweep
 from relay.models import JobStateChange, StepKind, StepRef, StepRequest, StepStatus
 
 from tests.fakes import FakeCloud, load_event
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-REF = StepRef(run_id="run-1", step="01-extract")
+REF = StepRef(run_id="run-1", step="extract")
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stack_customers:run-1"
 
 
 def request(token: str = "token-1") -> StepRequest:
     return StepRequest(
+        pipeline="customers",
         kind=StepKind.JOB,
         name="extract_customers",
         run_id=REF.run_id,
         step=REF.step,
         token=token,
+        execution_arn=EXECUTION,
         arguments={"--source": "s3"},
     )
 
@@ -52,8 +56,9 @@ def test_the_step_and_token_are_recorded_before_glue_starts() -> None:
     assert run.arguments == {
         "--source": "s3",
         "--run_id": "run-1",
-        "--gluerelay_step": "01-extract",
+        "--gluerelay_step": "extract",
         "--gluerelay_attempt": "1",
+        "--summary_uri": "s3://bucket/summaries/run-1/extract.json",
     }
     assert cloud.store.steps[REF].glue_run_id == result["glue_run_id"]
 
@@ -61,14 +66,17 @@ def test_the_step_and_token_are_recorded_before_glue_starts() -> None:
 def test_a_succeeded_job_completes_the_token_once_with_its_facts() -> None:
     cloud = FakeCloud()
     start_step(request(), cloud.plane, T0)
-    cloud.bucket.summaries[("run-1", "extract_customers")] = {"rows_read": 10, "rows_written": 10, "job": "x"}
+    cloud.bucket.summaries[("run-1", "extract")] = {"rows_read": 10, "rows_written": 10, "job": "x"}
     cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
     event = job_event(cloud, "SUCCEEDED")
     # When the event arrives twice
     first = on_job_event(event, cloud.plane, T0 + timedelta(minutes=2))
     second = on_job_event(event, cloud.plane, T0 + timedelta(minutes=3))
     # Then the token completed once, with the run's facts and the job's row counts
-    assert (first, second) == ("completed", "ignored: step already completed or retried")
+    assert (first, second) == (
+        Verdict(1, "completed"),
+        Verdict(0, "ignored: step already completed or retried"),
+    )
     output = cloud.workflow.successes["token-1"]
     assert output["glue_run_id"] == "jr_0001"
     assert output["rows"] == {"rows_read": 10, "rows_written": 10}
@@ -98,9 +106,9 @@ def test_events_of_runs_gluerelay_did_not_start_are_ignored() -> None:
     cloud = FakeCloud()
     foreign = cloud.glue.start_job_run("extract_customers", {"--source": "jdbc"})
     event = JobStateChange.model_validate({**load_event("glue-job-succeeded")["detail"], "jobRunId": foreign})
-    assert on_job_event(event, cloud.plane, T0) == "ignored: job run not started by gluerelay"
+    assert on_job_event(event, cloud.plane, T0) == Verdict(0, "ignored: job run not started by gluerelay")
     unknown = event.model_copy(update={"job_run_id": "jr_unknown"})
-    assert on_job_event(unknown, cloud.plane, T0) == "ignored: unknown job run"
+    assert on_job_event(unknown, cloud.plane, T0) == Verdict(0, "ignored: unknown job run")
     assert not cloud.workflow.successes
 
 
@@ -118,7 +126,7 @@ def test_a_late_event_of_an_earlier_attempt_changes_nothing() -> None:
     run.arguments["--gluerelay_attempt"] = "1"
     verdict = on_job_event(job_event(cloud, "SUCCEEDED"), cloud.plane, T0 + timedelta(minutes=1))
     # Then nothing completes
-    assert verdict == "ignored: step already completed or retried"
+    assert verdict == Verdict(0, "ignored: step already completed or retried")
     assert cloud.store.steps[REF].attempt == 2
     assert not cloud.workflow.successes
 
@@ -128,7 +136,7 @@ def test_an_event_after_the_task_timed_out_closes_the_step_quietly() -> None:
     start_step(request(), cloud.plane, T0)
     cloud.workflow.closed.add("token-1")  # Step Functions gave up waiting
     cloud.glue.finish_job_run(next(iter(cloud.glue.job_runs)), "SUCCEEDED")
-    assert on_job_event(job_event(cloud, "SUCCEEDED"), cloud.plane, T0) == "completed"
+    assert on_job_event(job_event(cloud, "SUCCEEDED"), cloud.plane, T0) == Verdict(1, "completed")
     assert cloud.store.steps[REF].status == StepStatus.CLOSED
 
 
@@ -140,7 +148,7 @@ def test_the_sweeper_completes_a_job_step_whose_event_was_lost() -> None:
     early = sweep(cloud.plane, T0 + timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
     late = sweep(cloud.plane, T0 + timedelta(minutes=16), timedelta(minutes=15), timedelta(hours=1))
     assert (early.examined, early.repaired) == (0, [])
-    assert late.repaired == ["run-1/01-extract: job run jr_0001 SUCCEEDED, event lost"]
+    assert late.repaired == ["run-1/extract: job run jr_0001 SUCCEEDED, event lost"]
     assert cloud.workflow.successes["token-1"]["repaired_by"] == "sweeper"
     assert cloud.store.steps[REF].repaired_by == "sweeper"
 
@@ -178,7 +186,7 @@ def test_the_sweeper_delivers_an_outcome_decided_before_a_crash() -> None:
 
     cloud.store.begin_completion(step, Outcome(succeeded=True, facts={"glue_run_id": "jr_0001"}), T0)
     report = sweep(cloud.plane, T0 + timedelta(hours=1), timedelta(minutes=15), timedelta(hours=2))
-    assert report.repaired == ["run-1/01-extract: delivered a decided outcome"]
+    assert report.repaired == ["run-1/extract: delivered a decided outcome"]
     assert cloud.workflow.successes["token-1"]["glue_run_id"] == "jr_0001"
     assert cloud.store.steps[REF].status == StepStatus.SUCCEEDED
 
@@ -188,15 +196,17 @@ def test_the_sweeper_stops_the_job_run_of_a_run_that_ended_and_closes_its_step()
     cloud = FakeCloud()
     start_step(request(), cloud.plane, T0)
     cloud.workflow.closed.add("token-1")  # Step Functions no longer waits
-    cloud.store.runs[REF.run_id] = "TIMED_OUT"
+    cloud.store.set_run(REF.run_id, RunStatus.TIMED_OUT)
     # When the sweeper comes by
     report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
     # Then the job run is stopped (not billed until Glue's own timeout) and the step no longer counts as stuck
     assert cloud.glue.stopped == ["jr_0001"]
-    assert report.repaired == ["run-1/01-extract: run ended TIMED_OUT: step closed; job run jr_0001 stopped"]
+    assert report.repaired == [
+        "run-1/extract: run run-1 ended TIMED_OUT: step closed; job run jr_0001 stopped"
+    ]
     assert (report.stuck_steps, cloud.store.steps[REF].status) == (0, StepStatus.CLOSED)
     outcome = cloud.store.steps[REF].outcome
-    assert outcome is not None and "ended TIMED_OUT while step 01-extract was open" in str(outcome.cause)
+    assert outcome is not None and "ended TIMED_OUT while step extract was open" in str(outcome.cause)
     # And the next sweep has nothing left to do
     again = sweep(cloud.plane, T0 + timedelta(hours=3), timedelta(minutes=15), timedelta(hours=1))
     assert (again.examined, cloud.glue.stopped) == (0, ["jr_0001"])
@@ -205,7 +215,7 @@ def test_the_sweeper_stops_the_job_run_of_a_run_that_ended_and_closes_its_step()
 def test_the_sweeper_leaves_the_steps_of_running_runs_to_glue() -> None:
     cloud = FakeCloud()
     start_step(request(), cloud.plane, T0)
-    cloud.store.runs[REF.run_id] = "RUNNING"
+    cloud.store.set_run(REF.run_id, RunStatus.RUNNING)
     report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
     assert (report.repaired, report.stuck_steps, cloud.glue.stopped) == ([], 1, [])
 
@@ -218,5 +228,5 @@ def test_a_sweep_ages_steps_as_of_its_tick_but_writes_the_time_it_runs() -> None
     now, tick = T0 + timedelta(seconds=5), T0 + timedelta(hours=2)
     report = sweep(cloud.plane, now, timedelta(minutes=15), timedelta(hours=1), as_of=tick)
     # Then the step is overdue as of the tick, and the decision carries the time it was taken
-    assert report.repaired == ["run-1/01-extract: job run jr_0001 SUCCEEDED, event lost"]
+    assert report.repaired == ["run-1/extract: job run jr_0001 SUCCEEDED, event lost"]
     assert (cloud.store.steps[REF].decided_at, cloud.store.steps[REF].closed_at) == (now, now)
