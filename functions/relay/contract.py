@@ -81,6 +81,11 @@ def resume_execution_name(run_id: str, attempt: int) -> str:
     return f"{run_id}{RESUME_MARK}{attempt}"
 
 
+def pipeline_of_run(run_id: str) -> str:
+    """Every run id starts with its pipeline's name, which has no '-' (PIPELINE_NAME_PATTERN)."""
+    return run_id.split("-", 1)[0]
+
+
 def run_id_of_execution(name: str) -> str:
     """The run an execution belongs to: its name, without a resumed execution's -resume-<n>."""
     run, mark, attempt = name.rpartition(RESUME_MARK)

@@ -29,7 +29,7 @@ from moto import mock_aws
 from moto.awslambda import models as lambda_models
 from moto.events import models as events_models
 from moto.server import ThreadedMotoServer
-from relay.contract import pipeline_of_state_machine, run_key
+from relay.contract import pipeline_of_run, pipeline_of_state_machine
 
 from gluerelay.local import patches
 from gluerelay.local.clock import Clock
@@ -654,17 +654,7 @@ class LocalCloud:
 
     def execution_arn(self, run_id: str) -> str:
         """The run's first execution (executions are named by their run id; a resumed run adds others)."""
-        record = (
-            self.client("dynamodb")
-            .get_item(
-                TableName=self.output("ControlTableName"),
-                Key={k: {"S": v} for k, v in run_key(run_id).items()},
-            )
-            .get("Item")
-        )
-        if record is None:
-            raise KeyError(f"no run {run_id}")
-        machine = self.state_machine_arn(record["pipeline"]["S"])
+        machine = self.state_machine_arn(pipeline_of_run(run_id))
         return machine.replace(":stateMachine:", ":execution:") + f":{run_id}"
 
     def download_bucket(self, folder: Path) -> int:
@@ -681,14 +671,19 @@ class LocalCloud:
         return count
 
     def wait_for_execution(self, arn: str, timeout: float = 300) -> dict[str, Any]:
+        """The execution once it has ended (it may not have started yet: on_arrival writes a run's
+        manifest just before it starts the run)."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
+            try:
+                execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            except sfn.exceptions.ExecutionDoesNotExist:
+                execution = {"status": "NOT STARTED"}
+            if execution["status"] not in {"RUNNING", "NOT STARTED"}:
                 return execution
             time.sleep(0.05)
-        raise TimeoutError(f"execution {arn} still RUNNING after {timeout:.0f} s")
+        raise TimeoutError(f"execution {arn} still {execution['status']} after {timeout:.0f} s")
 
     def executions(self, pipeline: str | None = None) -> Iterator[dict[str, Any]]:
         """The executions of one pipeline, or of all."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.contract import ExecutionInput, Trigger, manual_run_id, resolve_params
+from relay.contract import MANIFEST_PREFIX, ExecutionInput, Manifest, Trigger, manual_run_id, resolve_params
 
 from gluerelay import datagen, datagen_orders
 from gluerelay.local.cloud import LocalCloud
@@ -88,6 +88,47 @@ def land(
     return [f"{prefix}{path.name}" for path in paths]
 
 
+def runs_taking(cloud: LocalCloud, keys: Iterable[str], timeout: float = 120) -> dict[str, Manifest]:
+    """The runs that took these landed keys, by run id: read from the runs' manifests, which on_arrival
+    writes before it starts each run. Waits until every key is in one (however long batching takes on a
+    busy machine) and fails naming the keys no run took by the deadline."""
+    wanted = set(keys)
+    s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
+    seen: dict[str, Manifest] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{MANIFEST_PREFIX}/"):
+            for item in page.get("Contents", []):
+                if item["Key"] in seen:
+                    continue
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                seen[item["Key"]] = Manifest.model_validate_json(body)
+        taking = {m.run_id: m for m in seen.values() if wanted & {o.key for o in m.objects}}
+        missing = wanted - {o.key for m in taking.values() for o in m.objects}
+        if not missing:
+            return taking
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{len(missing)} landed objects in no run after {timeout:.0f} s: {sorted(missing)[:5]}"
+            )
+        time.sleep(0.1)
+
+
+def follow(cloud: LocalCloud, run_ids: Iterable[str], timeout: float = 600) -> list[RunReport]:
+    """Each run's first execution followed to its end and read back, in the order the runs started."""
+    ended = []
+    deadline = time.monotonic() + timeout
+    for run_id in run_ids:
+        left = max(1.0, deadline - time.monotonic())
+        ended.append(cloud.wait_for_execution(cloud.execution_arn(run_id), left))
+    reports = []
+    for execution in sorted(ended, key=lambda e: e["startDate"]):
+        began = time.perf_counter()
+        reports.append(build(cloud, execution["executionArn"]))
+        cloud.timings["report"] = round(cloud.timings.get("report", 0) + time.perf_counter() - began, 3)
+    return reports
+
+
 def run_from_landing(
     cloud: LocalCloud,
     *,
@@ -98,20 +139,10 @@ def run_from_landing(
     timeout: float = 600,
 ) -> list[RunReport]:
     """Land files and follow every run they start (one per arrival batch) to its end."""
-    known = {e["executionArn"] for e in cloud.executions(pipeline)}
     began = time.perf_counter()
-    land(cloud, rows=rows, files=files, seed=seed, pipeline=pipeline)
+    keys = land(cloud, rows=rows, files=files, seed=seed, pipeline=pipeline)
     cloud.timings["land"] = round(time.perf_counter() - began, 3)
-    started = cloud.wait_for_new_executions(1, known, timeout=60, pipeline=pipeline)
-    time.sleep(float(cloud.template.parameters.get("ArrivalBatchingWindowSeconds", "0")) + 0.5)
-    started = [e for e in cloud.executions(pipeline) if e["executionArn"] not in known] or started
-    reports = []
-    for execution in sorted(started, key=lambda e: e["startDate"]):
-        cloud.wait_for_execution(execution["executionArn"], timeout)
-        began = time.perf_counter()
-        reports.append(build(cloud, execution["executionArn"]))
-        cloud.timings["report"] = round(cloud.timings.get("report", 0) + time.perf_counter() - began, 3)
-    return reports
+    return follow(cloud, runs_taking(cloud, keys), timeout)
 
 
 def start_manual(cloud: LocalCloud, pipeline: str, params: dict[str, str]) -> str:
