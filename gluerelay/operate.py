@@ -214,7 +214,10 @@ def resume(target: Target, run_id: str) -> Resumed:
         execution_input = run.execution_input()
     except ValueError as e:
         raise OperatorError(f"run {run_id} has no recorded input: start it again instead") from e
-    name = resume_execution_name(run_id, run.executions)
+    try:
+        name = resume_execution_name(run_id, run.executions)
+    except ValueError as e:
+        raise OperatorError(f"run {run_id} cannot be resumed again: {e}; start it again instead") from e
     machine = target.state_machine_arn(run.pipeline)
     started = target.call(
         lambda: target.client("stepfunctions").start_execution(

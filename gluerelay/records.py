@@ -60,7 +60,8 @@ def step_report(item: dict[str, Any]) -> StepReport:
         opened_at=item.get("opened_at"),
         closed_at=item.get("closed_at"),
         seconds=seconds_between(item.get("opened_at"), item.get("closed_at")),
-        glue_id=item.get("glue_run_id") or facts.get("crawl_id"),
+        # The run that ended the step (Glue's retry of the recorded run, when Glue retried it), or the crawl
+        glue_id=facts.get("glue_run_id") or item.get("glue_run_id") or facts.get("crawl_id"),
         facts=facts,
         error=outcome.get("error"),
         cause=outcome.get("cause"),

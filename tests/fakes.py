@@ -24,6 +24,7 @@ from relay.models import (
     JobRun,
     LandedObject,
     Lease,
+    LeaseState,
     Outcome,
     Step,
     StepRef,
@@ -94,9 +95,10 @@ class FakeStore:
         stored.decided_at = now
         return stored.model_copy()
 
-    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
-        if self.steps[ref].status == StepStatus.COMPLETING:
-            self.steps[ref].status, self.steps[ref].closed_at = status, now
+    def finish_completion(self, step: Step, status: StepStatus, now: datetime) -> None:
+        stored = self.steps[step.ref]
+        if stored.status == StepStatus.COMPLETING and stored.token == step.token:
+            stored.status, stored.closed_at = status, now
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
         active = [
@@ -142,6 +144,9 @@ class FakeStore:
             raise ConditionFailedError("lease changed")
         self.leases[lease.crawler] = lease.model_copy(deep=True)
 
+    def pending_crawls(self) -> list[str]:
+        return [name for name, lease in self.leases.items() if lease.state == LeaseState.PENDING_START]
+
     def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
         holder, since = self.claims.setdefault(obj, (run_id, now))
         return None if holder == run_id else Claim(run_id=holder, claimed_at=since)
@@ -161,6 +166,7 @@ class FakeGlue:
         self.crawls_started: list[str] = []
         self.refuse_job_runs = False
         self.stopped: list[str] = []
+        self.max_retries: dict[str, int] = {}
         self._ids = itertools.count(1)
 
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
@@ -185,6 +191,23 @@ class FakeGlue:
         if not run.terminal:
             run.state = "STOPPED"
         self.stopped.append(run_id)
+
+    def job_max_retries(self, job_name: str) -> int:
+        return self.max_retries.get(job_name, 0)
+
+    def retry_job_run(self, run_id: str) -> str:
+        """Glue's own retry of a FAILED run (the job's MaxRetries): a new run, same arguments."""
+        failed = self.job_runs[run_id]
+        retry_id = f"jr_{next(self._ids):04d}"
+        self.job_runs[retry_id] = JobRun(
+            job_name=failed.job_name,
+            run_id=retry_id,
+            state="RUNNING",
+            arguments=failed.arguments,
+            attempt=failed.attempt + 1,
+            previous_run_id=run_id,
+        )
+        return retry_id
 
     def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
         for run in reversed(list(self.job_runs.values())):

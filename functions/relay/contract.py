@@ -77,8 +77,14 @@ def schedule_run_id(pipeline: str, due: datetime, schedule_index: int) -> str:
 RESUME_MARK = "-resume-"
 
 
+EXECUTION_NAME_LIMIT = 80  # Step Functions: an execution's name is 1 to 80 characters
+
+
 def resume_execution_name(run_id: str, attempt: int) -> str:
-    return f"{run_id}{RESUME_MARK}{attempt}"
+    name = f"{run_id}{RESUME_MARK}{attempt}"
+    if len(name) > EXECUTION_NAME_LIMIT:
+        raise ValueError(f"execution name {name} is longer than Step Functions' {EXECUTION_NAME_LIMIT}")
+    return name
 
 
 def pipeline_of_run(run_id: str) -> str:
@@ -102,6 +108,7 @@ LEASE_SK = "LEASE"
 OBJECT_PK_PREFIX = "OBJECT#"
 OBJECT_SK = "OBJECT"
 ACTIVE = "ACTIVE"  # active_pk of OPEN and COMPLETING steps (the sparse index the sweeper reads)
+PENDING_CRAWL = "PENDING_CRAWL"  # active_pk of leases whose crawl waits for its crawler to stop (same index)
 ACTIVE_INDEX = "ActiveSteps"
 
 

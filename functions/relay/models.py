@@ -59,6 +59,10 @@ class StepRequest(BaseModel):
     def job_arguments(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.arguments.items()}
 
+    @property
+    def ref(self) -> StepRef:
+        return StepRef(run_id=self.run_id, step=self.step)
+
 
 class StepRef(BaseModel):
     """A step, as named in a crawler lease."""
@@ -115,6 +119,9 @@ class LeaseState(StrEnum):
     IDLE = "IDLE"
     CRAWLING = "CRAWLING"  # we started a crawl for the owners
     AWAITING_FOREIGN = "AWAITING_FOREIGN"  # someone else's crawl runs; ours starts when it ends
+    # Our last crawl has ended but the crawler is still STOPPING, so the owners' crawl cannot start yet:
+    # the sweeper starts it at its next run (steps asking meanwhile join the owners: nothing crawled yet).
+    PENDING_START = "PENDING_START"
 
 
 class Lease(BaseModel):
@@ -172,6 +179,8 @@ class JobRun(BaseModel):
     execution_time_seconds: int | None = None
     dpu_seconds: float | None = None
     error_message: str | None = None
+    attempt: int = 0  # Glue's own retry number (the job's MaxRetries), not the step's attempt
+    previous_run_id: str | None = None  # the run this one retries
 
     @property
     def terminal(self) -> bool:

@@ -39,8 +39,9 @@ class StepStore(Protocol):
         """OPEN → COMPLETING for this step's token, storing the outcome; ConditionFailedError if another
         event or the sweeper got there first."""
 
-    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
-        """COMPLETING → status. A step another completer has already closed keeps its status."""
+    def finish_completion(self, step: Step, status: StepStatus, now: datetime) -> None:
+        """COMPLETING → status, for this step's token (its attempt). A step another completer has already
+        closed, or that was opened again since, keeps its status."""
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
         """OPEN and COMPLETING steps opened before the given time, oldest first."""
@@ -73,6 +74,9 @@ class LeaseStore(Protocol):
     def put_lease(self, lease: Lease, expected_version: int) -> None:
         """Write the lease if its stored version is still ``expected_version`` (else ConditionFailedError)."""
 
+    def pending_crawls(self) -> list[str]:
+        """The crawlers whose lease waits in PENDING_START for the crawler to stop."""
+
 
 class ObjectLedger(Protocol):
     def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
@@ -92,6 +96,9 @@ class Glue(Protocol):
 
     def find_job_run(self, job_name: str, arguments: dict[str, str]) -> JobRun | None:
         """The most recent run of ``job_name`` started with all of ``arguments``, if any."""
+
+    def job_max_retries(self, job_name: str) -> int:
+        """How many times Glue itself starts a FAILED run of the job again (the job's MaxRetries)."""
 
     def start_crawler(self, crawler: str) -> None: ...
 

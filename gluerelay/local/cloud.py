@@ -34,7 +34,14 @@ from relay.contract import pipeline_of_run, pipeline_of_state_machine
 from gluerelay.local import patches
 from gluerelay.local.clock import Clock
 from gluerelay.local.cloudwatch import LocalCloudWatch, check_alarm
-from gluerelay.local.events import EventBus, Pollers, QueueMapping, queue_url, schedule_period
+from gluerelay.local.events import (
+    EventBus,
+    Pollers,
+    QueueMapping,
+    queue_url,
+    schedule_period,
+    sqs_mapping_problem,
+)
 from gluerelay.local.glue import GlueTiming, LocalGlue
 from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, endpoint_env, worker_base_env
 from gluerelay.local.states import ExecutionEvents
@@ -354,6 +361,9 @@ class LocalCloud:
             s3.put_bucket_notification_configuration(
                 Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
+        versioning = p.get("VersioningConfiguration", {}).get("Status")
+        if versioning:  # an overwritten object keeps its earlier versions, each with its own event
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning})
         if "BucketEncryption" in p:
             # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
             rules = [
@@ -426,7 +436,7 @@ class LocalCloud:
             )
             if k in p
         }
-        for key in ("NumberOfWorkers", "Timeout"):
+        for key in ("NumberOfWorkers", "Timeout", "MaxRetries"):
             if key in p:
                 given[key] = int(p[key])
         if "ExecutionProperty" in given:
@@ -557,12 +567,17 @@ class LocalCloud:
         arn = str(p["EventSourceArn"])
         if arn.split(":")[2] != "sqs":
             raise TemplateError(f"event source {arn}: the local cloud maps SQS queues only")
+        batch_size = int(p.get("BatchSize", 10))
+        window = float(p.get("MaximumBatchingWindowInSeconds", 0))
+        problem = sqs_mapping_problem(batch_size, window)
+        if problem:
+            raise TemplateError(f"{name}: {problem}")
         self.pollers.start_mapping(
             QueueMapping(
                 function=str(p["FunctionName"]),
                 queue_url=queue_url(arn),
-                batch_size=int(p.get("BatchSize", 10)),
-                window_seconds=float(p.get("MaximumBatchingWindowInSeconds", 0)),
+                batch_size=batch_size,
+                window_seconds=window,
                 report_item_failures="ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
                 queue_arn=arn,
             )

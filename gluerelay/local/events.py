@@ -70,13 +70,25 @@ class EventBus:
 
     @staticmethod
     def normalise(event: dict[str, Any]) -> dict[str, Any]:
-        """The envelope as AWS delivers it (moto's S3 notifications put a unix float in `time`)."""
+        """The event as AWS delivers it. moto's S3 notifications put a unix float in `time`, spell the
+        object's `etag` as `eTag` and send `version-id: null` from an unversioned bucket; S3 sends an ISO
+        time, `etag`, and a `version-id` only for a versioned object (Amazon S3 User Guide, "EventBridge
+        event message structure")."""
         event = dict(event)
         stamp = event.get("time")
         if isinstance(stamp, (int, float)):
             event["time"] = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event.setdefault("id", str(uuid.uuid4()))
         event.setdefault("version", "0")
+        if event.get("source") == "aws.s3" and isinstance(event.get("detail"), dict):
+            detail = dict(event["detail"])
+            obj = dict(detail.get("object") or {})
+            if "eTag" in obj:
+                obj["etag"] = obj.pop("eTag")
+            if obj.get("version-id") in (None, "null"):
+                obj.pop("version-id", None)
+            detail["object"] = obj
+            event["detail"] = detail
         return event
 
     def publish(
@@ -159,6 +171,17 @@ class EventBus:
             self.deliveries.append(
                 Delivery(time.time(), str(event.get("source")), str(event.get("detail-type")), rule, arn)
             )
+
+
+def sqs_mapping_problem(batch_size: int, window_seconds: float) -> str | None:
+    """What Lambda's CreateEventSourceMapping refuses for a standard SQS queue, None when it accepts it."""
+    if not 1 <= batch_size <= 10_000:
+        return f"BatchSize {batch_size} is outside 1 to 10000"
+    if not 0 <= window_seconds <= 300:
+        return f"MaximumBatchingWindowInSeconds {window_seconds:g} is outside 0 to 300"
+    if batch_size > 10 and window_seconds < 1:
+        return f"BatchSize {batch_size} (more than 10) needs MaximumBatchingWindowInSeconds of at least 1"
+    return None
 
 
 @dataclass

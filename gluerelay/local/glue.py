@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+from moto.glue import exceptions as glue_exceptions
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
 
@@ -40,6 +41,8 @@ class GlueTiming:
     job_start_delay_seconds: float = 0.0
     min_crawl_seconds: float = 0.0
     min_job_seconds: float = 0.0  # a job run lasts at least this long, from its start (the delay excluded)
+    # After a crawl's event the crawler stays STOPPING this long (StartCrawler refuses it meanwhile)
+    crawler_stopping_seconds: float = 0.0
 
 
 @dataclass
@@ -85,6 +88,8 @@ class LocalGlue:
     # (the run ends FAILED) or (state, message) for another end: TIMEOUT, STOPPED or ERROR.
     fail_jobs: dict[str, str | tuple[str, str]] = field(default_factory=dict)
     fail_crawlers: dict[str, str] = field(default_factory=dict)
+    # Test hook: the next N runs of a job fail (then it works again), e.g. to see Glue's retry succeed.
+    fail_runs: dict[str, int] = field(default_factory=dict)
     # Jobs whose runs never finish (a hung driver): RUNNING until BatchStopJobRun or the job's Timeout.
     hang_jobs: set[str] = field(default_factory=set)
     # Connections that exist only locally (the SQLite stand-in for the RDS source): name -> JDBC URL.
@@ -94,15 +99,18 @@ class LocalGlue:
     _stops: dict[str, threading.Event] = field(default_factory=dict)  # job run id -> stop requested
     _crawler_lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
+    _start_run: Callable[..., str] = field(default=lambda *a, **k: "", repr=False)  # moto's StartJobRun
 
     # ------------------------------------------------------------------ hooks
 
     def install(self) -> None:
+        self._install_jobs()
+        self._install_crawlers()
+
+    def _install_jobs(self) -> None:
         backend_cls = glue_models.GlueBackend
         original_start_job_run = backend_cls.start_job_run
-        original_start_crawler = backend_cls.start_crawler
         original_job_run_dict = glue_models.FakeJobRun.as_dict
-        original_crawler_dict = glue_models.FakeCrawler.as_dict
         glue = self
 
         def start_job_run(backend: Any, name: str, *args: Any, **kwargs: Any) -> str:
@@ -111,34 +119,13 @@ class LocalGlue:
             glue._start_job(job, job.get_job_run(run_id), backend)
             return str(run_id)
 
-        def start_crawler(backend: Any, name: str) -> None:
-            # moto checks "not running" and appends the crawl without a lock; two StartCrawler calls from
-            # concurrent requests must not both pass the check, as they cannot on Glue.
-            with glue._crawler_lock:
-                original_start_crawler(backend, name)  # raises CrawlerRunningException as Glue does
-                crawler = backend.get_crawler(name)
-                glue._start_crawl(crawler, crawler.crawls[-1], backend)
-
         def job_run_as_dict(run: Any) -> dict[str, Any]:
             data: dict[str, Any] = original_job_run_dict(run)
             extra = getattr(run, "gluerelay", {})
             data.update({k: v for k, v in extra.items() if v is not None})
+            data["Attempt"] = getattr(run, "attempt", 0)  # moto always says 0
             if data["JobRunState"] in ("STARTING", "RUNNING", "STOPPING"):
                 data.pop("CompletedOn", None)
-            return data
-
-        def crawler_as_dict(crawler: Any) -> dict[str, Any]:
-            data: dict[str, Any] = original_crawler_dict(crawler)
-            last = data.get("LastCrawl")
-            if (
-                last
-            ):  # ListCrawls says COMPLETED; GetCrawler's LastCrawl.Status is SUCCEEDED | FAILED | CANCELLED
-                crawl = crawler.crawls[-1]
-                last["Status"] = {"COMPLETED": "SUCCEEDED", "STOPPED": "CANCELLED"}.get(
-                    crawl.status, crawl.status
-                )
-                if getattr(crawl, "error_message", None):
-                    last["ErrorMessage"] = crawl.error_message
             return data
 
         def batch_stop_job_run(response: Any) -> str:
@@ -153,17 +140,55 @@ class LocalGlue:
                     errors.append({"JobName": name, "JobRunId": run_id, "ErrorDetail": detail})
             return json.dumps({"SuccessfulSubmissions": submitted, "Errors": errors})
 
+        self._start_run = original_start_job_run
         backend_cls.start_job_run = start_job_run  # type: ignore[method-assign,assignment]
-        backend_cls.start_crawler = start_crawler  # type: ignore[method-assign,assignment]
         glue_responses.GlueResponse.batch_stop_job_run = batch_stop_job_run  # type: ignore[attr-defined]
         glue_models.FakeJobRun.as_dict = job_run_as_dict  # type: ignore[method-assign,assignment]
-        glue_models.FakeCrawler.as_dict = crawler_as_dict  # type: ignore[method-assign,assignment]
 
         def undo() -> None:
             backend_cls.start_job_run = original_start_job_run  # type: ignore[method-assign]
-            backend_cls.start_crawler = original_start_crawler  # type: ignore[method-assign]
             del glue_responses.GlueResponse.batch_stop_job_run  # type: ignore[attr-defined]
             glue_models.FakeJobRun.as_dict = original_job_run_dict  # type: ignore[method-assign]
+
+        self._undo.append(undo)
+
+    def _install_crawlers(self) -> None:
+        backend_cls = glue_models.GlueBackend
+        original_start_crawler = backend_cls.start_crawler
+        original_crawler_dict = glue_models.FakeCrawler.as_dict
+        glue = self
+
+        def start_crawler(backend: Any, name: str) -> None:
+            # moto checks "not running" and appends the crawl without a lock; two StartCrawler calls from
+            # concurrent requests must not both pass the check, as they cannot on Glue.
+            with glue._crawler_lock:
+                if glue.clock.now() < getattr(backend.get_crawler(name), "ready_at", 0.0):
+                    raise glue_exceptions.CrawlerRunningException(f"Crawler with name {name} is stopping")
+                original_start_crawler(backend, name)  # raises CrawlerRunningException as Glue does
+                crawler = backend.get_crawler(name)
+                glue._start_crawl(crawler, crawler.crawls[-1], backend)
+
+        def crawler_as_dict(crawler: Any) -> dict[str, Any]:
+            data: dict[str, Any] = original_crawler_dict(crawler)
+            if data.get("State") == "READY" and glue.clock.now() < getattr(crawler, "ready_at", 0.0):
+                data["State"] = "STOPPING"
+            last = data.get("LastCrawl")
+            if (
+                last
+            ):  # ListCrawls says COMPLETED; GetCrawler's LastCrawl.Status is SUCCEEDED | FAILED | CANCELLED
+                crawl = crawler.crawls[-1]
+                last["Status"] = {"COMPLETED": "SUCCEEDED", "STOPPED": "CANCELLED"}.get(
+                    crawl.status, crawl.status
+                )
+                if getattr(crawl, "error_message", None):
+                    last["ErrorMessage"] = crawl.error_message
+            return data
+
+        backend_cls.start_crawler = start_crawler  # type: ignore[method-assign,assignment]
+        glue_models.FakeCrawler.as_dict = crawler_as_dict  # type: ignore[method-assign,assignment]
+
+        def undo() -> None:
+            backend_cls.start_crawler = original_start_crawler  # type: ignore[method-assign]
             glue_models.FakeCrawler.as_dict = original_crawler_dict  # type: ignore[method-assign]
 
         self._undo.append(undo)
@@ -220,6 +245,10 @@ class LocalGlue:
         script = self._script(job)
         timeout_minutes = run.timeout or job.timeout or 2880
         fault = self.fail_jobs.get(job.name)
+        with self._crawler_lock:
+            if fault is None and self.fail_runs.get(job.name, 0) > 0:
+                self.fail_runs[job.name] -= 1
+                fault = f"{job.name} run {run.job_run_id} failed (injected)"
         error: str | None
         log_path: Path | None = None
         if fault is not None:
@@ -246,6 +275,8 @@ class LocalGlue:
             ):
                 state, error = "STOPPED", None
         self._finish_job(job, run, record, state, error, log_path=log_path)
+        if state == "FAILED" and not self._closed and getattr(run, "attempt", 0) < (job.max_retries or 0):
+            self._retry_job(job, run, backend)
 
     def _finish_job(
         self,
@@ -280,6 +311,26 @@ class LocalGlue:
         }
         if not self._closed:
             self.publish("aws.glue", "Glue Job State Change", detail)
+
+    def _retry_job(self, job: Any, failed: Any, backend: Any) -> None:
+        """Glue's own retry of a FAILED run (the job's MaxRetries): a new run with the same arguments, its
+        Attempt one more and PreviousRunId the failed run's."""
+        run_id = self._start_run(
+            backend,
+            job.name,
+            arguments=failed.arguments,
+            allocated_capacity=None,
+            max_capacity=None,
+            timeout=failed.timeout,
+            worker_type=None,
+            security_configuration=None,
+            number_of_workers=failed.number_of_workers,
+            notification_property=None,
+            previous_run_id=failed.job_run_id,
+        )
+        retry = job.get_job_run(run_id)
+        retry.attempt = getattr(failed, "attempt", 0) + 1
+        self._start_job(job, retry, backend)
 
     def _script(self, job: Any) -> Path:
         location = str(job.command.get("ScriptLocation", ""))
@@ -324,6 +375,8 @@ class LocalGlue:
         self.clock.sleep(self.timing.min_crawl_seconds - (self.clock.now() - started))
         crawl.end_time = datetime.now(UTC)
         crawl.error_message = error
+        # Glue sends the crawl's event, then keeps the crawler STOPPING for a while before it is READY
+        crawler.ready_at = self.clock.now() + self.timing.crawler_stopping_seconds
         crawl.status = record.state = "FAILED" if error else "COMPLETED"
         record.completed, record.error = time.time(), error
         running = max(0.0, (crawl.end_time - crawl.start_time.replace(tzinfo=UTC)).total_seconds())

@@ -394,8 +394,23 @@ def _bind_parameters(declared: dict[str, Any], overrides: Mapping[str, str]) -> 
         allowed = spec.get("AllowedValues")
         if allowed and value not in [str(a) for a in allowed]:
             raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+        if spec.get("Type") == "Number":
+            _check_number(name, value, spec)
         bound[name] = value
     return bound
+
+
+def _check_number(name: str, value: str, spec: dict[str, Any]) -> None:
+    """A Number parameter's MinValue and MaxValue, as CloudFormation checks them before it deploys."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise TemplateError(f"parameter {name}={value!r} is not a number") from None
+    low, high = spec.get("MinValue"), spec.get("MaxValue")
+    if low is not None and number < float(low):
+        raise TemplateError(f"parameter {name}={value} is below its MinValue {low}")
+    if high is not None and number > float(high):
+        raise TemplateError(f"parameter {name}={value} is above its MaxValue {high}")
 
 
 def state_machine_definition(template: Template, logical_id: str) -> str:

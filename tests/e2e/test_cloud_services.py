@@ -194,3 +194,32 @@ def test_a_function_that_outlives_its_timeout_is_stopped(cloud: LocalCloud, tmp_
     ]
     cloud.lambdas.inject(name, "hang")
     assert invoke(0)[1]["errorType"] == "Sandbox.Timedout"
+
+
+def test_s3_events_carry_the_objects_etag_and_version_as_s3_sends_them(cloud: LocalCloud) -> None:
+    """Every Object Created the local S3 emits validates against Powertools' model of S3's EventBridge event,
+    with the object's own ETag and version id (moto spells `eTag` and sends a null version)."""
+    from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+
+    seen: list[dict[str, Any]] = []
+
+    def capture(event: dict[str, Any]) -> int:
+        if event.get("source") == "aws.s3":
+            seen.append(event)
+        return 0  # nothing is delivered: no run starts
+
+    bucket = cloud.output("DataBucketName")
+    s3 = cloud.client("s3")
+    cloud.bus.copies = capture
+    try:
+        key = "landing/unrouted/event-shape.csv"  # under no pipeline's prefix
+        puts = [s3.put_object(Bucket=bucket, Key=key, Body=body) for body in (b"a\n1\n", b"a\n2\n")]
+        eventually(lambda: len(seen) >= 2, what="two Object Created events")
+    finally:
+        cloud.bus.copies = None
+    models = [S3EventNotificationEventBridgeModel.model_validate(event) for event in seen]
+    assert [(m.detail.object.etag, m.detail.object.version_id) for m in models] == [
+        (put["ETag"].strip('"'), put["VersionId"]) for put in puts
+    ]
+    assert len({put["VersionId"] for put in puts}) == 2  # the template's bucket is versioned
+    assert all(isinstance(event["time"], str) and event["time"].endswith("Z") for event in seen)

@@ -13,25 +13,25 @@ import pytest
 from gluerelay.local.audit import account
 from gluerelay.local.cloud import ROOT, CloudOptions, LocalCloud
 from gluerelay.local.report import RunReport, build
-from gluerelay.local.runs import land, rows_landed
+from gluerelay.local.runs import follow, land, rows_landed, runs_taking
 from tests.e2e.cli_process import gluerelay, validate
 from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def follow_new(cloud: LocalCloud, known: set[str], count: int) -> list[RunReport]:
-    started = cloud.wait_for_new_executions(count, known, timeout=60)
-    for execution in started:
-        cloud.wait_for_execution(execution["executionArn"], timeout=300)
-    return [build(cloud, e["executionArn"]) for e in sorted(started, key=lambda e: e["startDate"])]
+def land_and_follow(cloud: LocalCloud, *landings: tuple[str, int, int, int]) -> list[RunReport]:
+    """Land (pipeline, rows, files, seed) samples together, then follow every run that took them."""
+    keys = [
+        k
+        for p, rows, files, seed in landings
+        for k in land(cloud, rows=rows, files=files, seed=seed, pipeline=p)
+    ]
+    return follow(cloud, runs_taking(cloud, keys), timeout=300)
 
 
 def test_customers_and_orders_run_at_the_same_time_and_every_row_is_accounted_for(cloud: LocalCloud) -> None:
-    known = {e["executionArn"] for e in cloud.executions()}
-    land(cloud, rows=600, files=2, seed=201, pipeline="customers")
-    land(cloud, rows=600, files=2, seed=202, pipeline="orders")
-    reports = follow_new(cloud, known, 2)
+    reports = land_and_follow(cloud, ("customers", 600, 2, 201), ("orders", 600, 2, 202))
 
     assert sorted(r.pipeline for r in reports) == ["customers", "orders"]
     assert all(r.status == "SUCCEEDED" for r in reports), [(r.pipeline, r.cause) for r in reports]
@@ -54,9 +54,7 @@ def test_a_failing_branch_stops_its_siblings_job_at_once_and_a_resume_runs_only_
     cloud.glue.hang_jobs.add(lines_job)
     cloud.glue.fail_jobs["erp_extract_order_headers"] = "the ERP export was empty (injected)"
     try:
-        known = {e["executionArn"] for e in cloud.executions()}
-        land(cloud, rows=300, files=1, seed=203, pipeline="orders")
-        [failed] = follow_new(cloud, known, 1)
+        [failed] = land_and_follow(cloud, ("orders", 300, 1, 203))
         # Failed at the headers branch, named as such, with the other team's job's own message
         assert (failed.status, failed.failed_step, failed.error) == (
             "FAILED",
@@ -84,9 +82,7 @@ def test_a_failing_branch_stops_its_siblings_job_at_once_and_a_resume_runs_only_
     # A run that fails after both branches succeeded resumes without running either branch again
     cleanse = cloud.template.physical_name("CleanseOrdersJob")
     cloud.glue.fail_jobs[cleanse] = "injected"
-    known = {e["executionArn"] for e in cloud.executions()}
-    land(cloud, rows=300, files=1, seed=204, pipeline="orders")
-    [second] = follow_new(cloud, known, 1)
+    [second] = land_and_follow(cloud, ("orders", 300, 1, 204))
     cloud.glue.fail_jobs.clear()
     assert (second.status, second.failed_step) == ("FAILED", "cleanse")
     runs_before = len(cloud.glue.job_runs)
@@ -126,3 +122,22 @@ def test_a_broken_pipeline_file_is_refused_by_validate_naming_file_field_and_pro
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     with LocalCloud(CloudOptions(work_dir=tmp_path_factory.mktemp("pipelines"))) as running:
         yield running
+
+
+def test_an_external_job_glue_retries_by_itself_completes_its_step_with_the_retry(cloud: LocalCloud) -> None:
+    # Given the ERP team's job, which Glue retries once (its MaxRetries is 1), with its next run failing
+    glue = cloud.client("glue")
+    job = glue.get_job(JobName="erp_extract_order_headers")["Job"]
+    assert job["MaxRetries"] == 1
+    cloud.glue.fail_runs[job["Name"]] = 1
+    try:
+        [report] = land_and_follow(cloud, ("orders", 300, 1, 205))
+    finally:
+        cloud.glue.fail_runs.clear()
+    # Then its first run's FAILED event did not fail the step: Glue's retry completed it
+    assert report.status == "SUCCEEDED", report.cause
+    headers = report.step("extract_headers")
+    runs = {r["Id"]: r for r in glue.get_job_runs(JobName=job["Name"])["JobRuns"]}
+    retry = runs[headers.glue_id]
+    assert (retry["Attempt"], runs[retry["PreviousRunId"]]["JobRunState"]) == (1, "FAILED")
+    assert headers.attempt == 1  # the step's own attempt: Glue's retry is not a new attempt

@@ -20,7 +20,8 @@ from relay.contract import manifest_key
 from gluerelay.local.audit import Figures, account
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.report import RunReport, build
-from gluerelay.local.runs import land
+from gluerelay.local.runs import follow as follow_runs
+from gluerelay.local.runs import land, runs_taking
 from tests.e2e.chaos import Row, row
 from tests.e2e.cli_process import gluerelay
 from tests.waiter import eventually
@@ -187,6 +188,40 @@ def test_twenty_concurrent_runs_share_crawls_and_each_waits_for_a_crawl_of_its_o
             figures,
             f"crawls for 20 runs: raw {counts['crawl_raw']}, cleansed {counts['crawl_cleansed']}; "
             "each after its run's data",
+        )
+    )
+
+
+@pytest.mark.chaos("13 crawler still stopping")
+def test_a_follow_up_crawl_starts_once_the_crawler_has_stopped_without_waiting_for_the_sweeper(
+    cloud: LocalCloud, chaos: list[Row]
+) -> None:
+    # Glue sends a crawl's event, then keeps the crawler STOPPING for a while: a follow-up crawl started
+    # at the event gets CrawlerRunningException. Six runs at once share each crawler through follow-ups.
+    cloud.glue.timing.min_crawl_seconds = 3.0
+    cloud.glue.timing.crawler_stopping_seconds = 10.0
+    first_crawl = len(cloud.glue.crawls)
+    sweeps = len([i for i in cloud.lambdas.invocations if i.function == glue_name(cloud, "SweeperFunction")])
+    try:
+        with arrival_batching(cloud, size=1, window=0):
+            keys = land(cloud, rows=300, files=6, seed=57)
+            reports = follow_runs(cloud, runs_taking(cloud, keys), timeout=240)
+    finally:
+        cloud.glue.timing.min_crawl_seconds = 0.0
+        cloud.glue.timing.crawler_stopping_seconds = 0.0
+
+    assert [r.status for r in reports] == ["SUCCEEDED"] * 6, [r.cause for r in reports if r.cause]
+    assert all(s.repaired_by is None for r in reports for s in r.steps)
+    swept = [i for i in cloud.lambdas.invocations if i.function == glue_name(cloud, "SweeperFunction")]
+    assert len(swept) == sweeps, "no sweep ran: the follow-up crawls started by themselves"
+    figures = every_row_once(cloud, [r.run_id for r in reports], rows_in=300)
+    raw = glue_name(cloud, "RawCustomersCrawler")
+    crawls = len([c for c in cloud.glue.crawls[first_crawl:] if c.crawler == raw])
+    chaos.append(
+        row(
+            "13 crawler still stopping",
+            figures,
+            f"10 s STOPPING after every crawl; 6 runs done by follow-up crawls ({crawls} raw), no sweep",
         )
     )
 

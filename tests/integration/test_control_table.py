@@ -61,6 +61,17 @@ def request(token: str, execution: str = EXECUTION) -> StepRequest:
     )
 
 
+def test_a_completer_holding_an_earlier_attempt_cannot_close_the_next_one(table: ControlTable) -> None:
+    first = table.open_step(request("t1"), T0)
+    stale = table.begin_completion(first, Outcome(succeeded=True), T0)  # its completer then crashed
+    second = table.open_step(request("t2"), T0 + timedelta(minutes=1))  # the step opened again
+    table.begin_completion(second, Outcome(succeeded=True), T0 + timedelta(minutes=1))
+    table.finish_completion(stale, StepStatus.CLOSED, T0 + timedelta(minutes=2))  # a stale sweep's close
+    stored = table.get_step(first.ref)
+    assert stored is not None
+    assert (stored.attempt, stored.token, stored.status) == (2, "t2", StepStatus.COMPLETING)
+
+
 def test_a_step_is_completed_once_and_leaves_the_active_index(table: ControlTable) -> None:
     step = table.open_step(request("t1"), T0)
     table.record_glue_run(step.ref, 1, "jr_1")
@@ -71,8 +82,8 @@ def test_a_step_is_completed_once_and_leaves_the_active_index(table: ControlTabl
     with pytest.raises(ConditionFailedError):
         table.begin_completion(step, Outcome(succeeded=False), T0)
     assert [s.status for s in table.active_steps(T0 + timedelta(seconds=1))] == [StepStatus.COMPLETING]
-    table.finish_completion(step.ref, StepStatus.SUCCEEDED, T0)
-    table.finish_completion(step.ref, StepStatus.CLOSED, T0)  # a racing completer's late close: no effect
+    table.finish_completion(step, StepStatus.SUCCEEDED, T0)
+    table.finish_completion(step, StepStatus.CLOSED, T0)  # a racing completer's late close: no effect
     stored = table.get_step(step.ref)
     assert stored is not None and stored.status == StepStatus.SUCCEEDED
     assert stored.decided_at == T0
@@ -116,7 +127,7 @@ def test_an_object_is_claimed_by_one_run(table: ControlTable) -> None:
 def test_a_step_that_succeeded_stays_succeeded_when_its_run_is_resumed(table: ControlTable) -> None:
     step = table.open_step(request("t1"), T0)
     table.begin_completion(step, Outcome(succeeded=True, facts={"glue_run_id": "jr_1"}), T0)
-    table.finish_completion(step.ref, StepStatus.SUCCEEDED, T0)
+    table.finish_completion(step, StepStatus.SUCCEEDED, T0)
     again = table.open_step(request("t2", EXECUTION + "-resume-1"), T0 + timedelta(hours=1))
     assert (again.status, again.attempt, again.token, again.execution_arn) == (
         StepStatus.SUCCEEDED,
@@ -164,3 +175,17 @@ def test_a_run_is_ended_once_and_only_by_its_current_execution(table: ControlTab
         "boom",
         T0.isoformat(),
     )
+
+
+def test_a_lease_waiting_for_its_crawler_to_stop_is_found_by_the_sweeper_and_by_nothing_else(
+    table: ControlTable,
+) -> None:
+    step = table.open_step(request("t1"), T0)
+    pending = Lease(
+        crawler="raw", state=LeaseState.PENDING_START, owners=[step.ref], crawl_requested_at=T0, version=1
+    )
+    table.put_lease(pending, 0)
+    assert table.pending_crawls() == ["raw"]
+    assert [s.step for s in table.active_steps(T0 + timedelta(seconds=1))] == ["extract"]  # steps only
+    table.put_lease(pending.model_copy(update={"state": LeaseState.CRAWLING, "version": 2}), 1)
+    assert table.pending_crawls() == []

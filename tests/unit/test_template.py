@@ -75,6 +75,14 @@ def test_every_stack_owned_glue_job_and_crawler_is_named_under_the_stack_prefix(
             assert res["Properties"]["Name"]["Fn::Sub"].startswith("${AWS::StackName}_"), name
 
 
+def test_glue_never_retries_a_stack_owned_job_by_itself() -> None:
+    # A step's retries are the pipeline file's `retry:` (each a new attempt, visible in the run); Glue's own
+    # MaxRetries would start a second run that no attempt records. (External jobs' retries are followed.)
+    jobs = {n: r for n, r in load_template()["Resources"].items() if r["Type"] == "AWS::Glue::Job"}
+    assert jobs
+    assert {n: r["Properties"].get("MaxRetries") for n, r in jobs.items()} == dict.fromkeys(jobs, 0)
+
+
 def test_the_jdbc_source_reads_its_credentials_from_secrets_manager_only() -> None:
     template = load_template()
     resources = template["Resources"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,27 +29,33 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+@contextmanager
+def _glue_errors(what: str) -> Iterator[None]:
+    """Glue's errors as the control plane's: a missing entity is NotFoundError naming `what`."""
+    try:
+        yield
+    except ClientError as e:
+        code = _code(e)
+        if code == "EntityNotFoundException":
+            raise NotFoundError(f"{what} does not exist") from e
+        if code == "ConcurrentRunsExceededException":
+            raise ConcurrentRunsExceededException(str(e)) from e
+        if code == "CrawlerRunningException":
+            raise CrawlerRunningError(f"{what} is already running") from e
+        raise
+
+
 class GlueService:
     def __init__(self, client: Any) -> None:
         self._glue = client
 
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
-        try:
+        with _glue_errors(f"Glue job {job_name}"):
             return str(self._glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"])
-        except ClientError as e:
-            if _code(e) == "ConcurrentRunsExceededException":
-                raise ConcurrentRunsExceededException(str(e)) from e
-            if _code(e) == "EntityNotFoundException":
-                raise NotFoundError(f"Glue job {job_name} does not exist") from e
-            raise
 
     def get_job_run(self, job_name: str, run_id: str) -> JobRun:
-        try:
+        with _glue_errors(f"Glue job run {job_name}/{run_id}"):
             run = self._glue.get_job_run(JobName=job_name, RunId=run_id, PredecessorsIncluded=False)["JobRun"]
-        except ClientError as e:
-            if _code(e) == "EntityNotFoundException":
-                raise NotFoundError(f"Glue job run {job_name}/{run_id} does not exist") from e
-            raise
         return self._job_run(run)
 
     def stop_job_run(self, job_name: str, run_id: str) -> None:
@@ -90,34 +98,27 @@ class GlueService:
             execution_time_seconds=run.get("ExecutionTime"),
             dpu_seconds=run.get("DPUSeconds"),
             error_message=run.get("ErrorMessage"),
+            attempt=run.get("Attempt") or 0,
+            previous_run_id=run.get("PreviousRunId"),
         )
 
+    def job_max_retries(self, job_name: str) -> int:
+        with _glue_errors(f"Glue job {job_name}"):
+            job = self._glue.get_job(JobName=job_name)["Job"]
+        return int(job.get("MaxRetries") or 0)
+
     def start_crawler(self, crawler: str) -> None:
-        try:
+        with _glue_errors(f"Glue crawler {crawler}"):
             self._glue.start_crawler(Name=crawler)
-        except ClientError as e:
-            if _code(e) == "CrawlerRunningException":
-                raise CrawlerRunningError(f"crawler {crawler} is already running") from e
-            if _code(e) == "EntityNotFoundException":
-                raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
-            raise
 
     def get_crawler(self, crawler: str) -> CrawlerStatus:
-        try:
+        with _glue_errors(f"Glue crawler {crawler}"):
             found = self._glue.get_crawler(Name=crawler)["Crawler"]
-        except ClientError as e:
-            if _code(e) == "EntityNotFoundException":
-                raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
-            raise
         return CrawlerStatus(name=crawler, state=found.get("State", "READY"))
 
     def recent_crawls(self, crawler: str) -> list[Crawl]:
-        try:
+        with _glue_errors(f"Glue crawler {crawler}"):
             crawls = self._glue.list_crawls(CrawlerName=crawler, MaxResults=20).get("Crawls", [])
-        except ClientError as e:
-            if _code(e) == "EntityNotFoundException":
-                raise NotFoundError(f"Glue crawler {crawler} does not exist") from e
-            raise
         return [
             Crawl(
                 crawl_id=c.get("CrawlId"),

@@ -21,8 +21,10 @@ from botocore.exceptions import ClientError
 from relay.contract import (
     ACTIVE,
     ACTIVE_INDEX,
+    LEASE_PK_PREFIX,
     OBJECT_PK_PREFIX,
     OBJECT_SK,
+    PENDING_CRAWL,
     STEP_SK_PREFIX,
     RunRecord,
     RunStatus,
@@ -219,23 +221,30 @@ class ControlTable:
             raise
         return self._step(item)
 
-    def finish_completion(self, ref: StepRef, status: StepStatus, now: datetime) -> None:
+    def finish_completion(self, step: Step, status: StepStatus, now: datetime) -> None:
         try:
             self._table.update_item(
-                Key=step_key(ref.run_id, ref.step),
+                Key=step_key(step.run_id, step.step),
                 UpdateExpression="SET #status = :status, closed_at = :now REMOVE active_pk",
-                ConditionExpression="#status = :completing",
-                ExpressionAttributeNames={"#status": "status"},
+                # The token fences the attempt: a completer holding an earlier attempt (a sweep that read
+                # the index before the step was opened again) cannot close the current one.
+                ConditionExpression="#status = :completing AND #token = :token",
+                ExpressionAttributeNames={"#status": "status", "#token": "token"},
                 ExpressionAttributeValues={
                     ":status": status.value,
                     ":now": _iso(now),
                     ":completing": StepStatus.COMPLETING.value,
+                    ":token": step.token,
                 },
             )
         except ClientError as e:
             if not _conditional(e):
                 raise
-            # Another completer (a racing sweep) closed it first: its status stands.
+            # Another completer (a racing sweep) closed it first, or the step was opened again: it stands.
+
+    def pending_crawls(self) -> list[str]:
+        items = self._query(IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active_pk").eq(PENDING_CRAWL))
+        return [str(item["pk"]).removeprefix(LEASE_PK_PREFIX) for item in items]
 
     def active_steps(self, opened_before: datetime) -> list[Step]:
         items = self._query(
@@ -315,6 +324,9 @@ class ControlTable:
         }
         if lease.crawl_requested_at:
             item["crawl_requested_at"] = _iso(lease.crawl_requested_at)
+        if lease.state == LeaseState.PENDING_START:  # in the sparse index, for the sweeper to start it
+            item["active_pk"] = PENDING_CRAWL
+            item["opened_at"] = _iso(lease.crawl_requested_at or datetime.now(UTC))
         condition = "version = :expected"
         if expected_version == 0:
             condition = "attribute_not_exists(pk) OR version = :expected"

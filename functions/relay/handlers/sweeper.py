@@ -51,11 +51,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         name="OldestOpenStepAgeSeconds", unit=MetricUnit.Seconds, value=report.oldest_open_seconds
     )
     metrics.add_metric(name="StepsRepaired", unit=MetricUnit.Count, value=len(report.repaired))
+    metrics.add_metric(name="SweepErrors", unit=MetricUnit.Count, value=len(report.errors))
     for repair in report.repaired:
         logger.warning("step repaired", extra={"repair": repair})
     result = {
         "examined": report.examined,
         "repaired": report.repaired,
+        "errors": report.errors,
         "stuck_steps": report.stuck_steps,
         "oldest_open_seconds": report.oldest_open_seconds,
     }

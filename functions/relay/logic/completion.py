@@ -49,7 +49,7 @@ def deliver(step: Step, store: StepStore, workflow: Workflow, now: datetime) -> 
             "Step Functions no longer waits for this step", extra={"run_id": step.run_id, "step": step.step}
         )
         status = StepStatus.CLOSED
-    store.finish_completion(step.ref, status, now)
+    store.finish_completion(step, status, now)
     return status
 
 

@@ -10,6 +10,9 @@ the steps it served.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from random import uniform
+from time import sleep
+from typing import Any
 
 from relay.errors import ConditionFailedError, CrawlerRunningError
 from relay.models import Crawl, CrawlerStateChange, Lease, LeaseState, Outcome, StepRef
@@ -17,16 +20,30 @@ from relay.observability import logger
 from relay.ports import Glue, LeaseStore
 
 MAX_LEASE_ATTEMPTS = 10
+# A lost conditional write on a busy lease waits this long before it looks again, doubling each time up to
+# the cap, with full jitter (so runs colliding on one lease do not collide again in step).
+BACKOFF_BASE_SECONDS = 0.02
+BACKOFF_CAP_SECONDS = 1.0
+# Glue keeps a crawler STOPPING for a while after its crawl's event; a follow-up crawl tries again after
+# these waits (within on_glue_event's timeout) before it leaves the start to the sweeper.
+STOPPING_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
 # When a crawl's start is only estimated from its event (completionDate to the second, running time
 # rounded), a crawl that started this long before our request belongs to an earlier crawl.
 CLOCK_SKEW = timedelta(seconds=5)
 _ENDED = {"Succeeded": {"COMPLETED"}, "Failed": {"FAILED", "CANCELLED"}}
 
 
+def back_off(attempt: int) -> None:
+    """Wait before the next attempt at a contended lease: exponential, capped, fully jittered."""
+    if attempt > 0:
+        sleep(uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+
+
 def request_crawl(ref: StepRef, crawler: str, leases: LeaseStore, glue: Glue, now: datetime) -> Lease:
     """Own the next crawl of ``crawler`` for this step: start one if the crawler is ours to start, else
     wait for the running one to end."""
-    for _ in range(MAX_LEASE_ATTEMPTS):
+    for attempt in range(MAX_LEASE_ATTEMPTS):
+        back_off(attempt)
         lease = leases.get_lease(crawler)
         if ref in lease.owners or ref in lease.waiters:
             return lease  # a retried invocation: already registered
@@ -45,29 +62,60 @@ def request_crawl(ref: StepRef, crawler: str, leases: LeaseStore, glue: Glue, no
             except ConditionFailedError:
                 continue
             return start_crawl(taken, leases, glue)
-        waiting = lease.model_copy(update={"waiters": [*lease.waiters, ref], "version": lease.version + 1})
+        if lease.state == LeaseState.PENDING_START:  # its crawl has not started: it will see our data
+            update: dict[str, Any] = {"owners": [*lease.owners, ref]}
+        else:
+            update = {"waiters": [*lease.waiters, ref]}
+        joined = lease.model_copy(update={**update, "version": lease.version + 1})
         try:
-            leases.put_lease(waiting, lease.version)
+            leases.put_lease(joined, lease.version)
         except ConditionFailedError:
             continue
-        return waiting
+        return joined
     raise ConditionFailedError(f"lease of crawler {crawler} is contended; retry")
 
 
 def start_crawl(lease: Lease, leases: LeaseStore, glue: Glue) -> Lease:
-    """Start the crawl a CRAWLING lease promises; if someone else's crawl runs, await its end instead."""
-    try:
-        glue.start_crawler(lease.crawler)
-    except CrawlerRunningError:
-        awaiting = lease.model_copy(
-            update={"state": LeaseState.AWAITING_FOREIGN, "version": lease.version + 1}
-        )
-        leases.put_lease(awaiting, lease.version)
-        logger.info(
-            "crawler busy with a crawl we did not start; ours follows", extra={"crawler": lease.crawler}
-        )
-        return awaiting
-    return lease
+    """Start the crawl a CRAWLING lease promises. If the crawler is still STOPPING after our previous crawl
+    (Glue sends the crawl's event before the crawler is READY), try again shortly, then leave the lease
+    PENDING_START for the sweeper; if someone else's crawl runs, await its end instead."""
+    for wait in (*STOPPING_RETRY_SECONDS, None):
+        try:
+            glue.start_crawler(lease.crawler)
+        except CrawlerRunningError:
+            if glue.get_crawler(lease.crawler).state not in {"STOPPING", "READY"}:
+                awaiting = lease.model_copy(
+                    update={"state": LeaseState.AWAITING_FOREIGN, "version": lease.version + 1}
+                )
+                leases.put_lease(awaiting, lease.version)
+                logger.info(
+                    "crawler busy with a crawl we did not start; ours follows",
+                    extra={"crawler": lease.crawler},
+                )
+                return awaiting
+        else:
+            return lease
+        if wait is not None:
+            sleep(wait)
+    pending = lease.model_copy(update={"state": LeaseState.PENDING_START, "version": lease.version + 1})
+    leases.put_lease(pending, lease.version)
+    logger.warning(
+        "crawler still stopping after its last crawl; the sweeper starts the next one",
+        extra={"crawler": lease.crawler},
+    )
+    return pending
+
+
+def start_pending(crawler: str, leases: LeaseStore, glue: Glue, now: datetime) -> Lease | None:
+    """Start the crawl a PENDING_START lease waits for (the sweeper's job); None if it no longer waits."""
+    lease = leases.get_lease(crawler)
+    if lease.state != LeaseState.PENDING_START:
+        return None
+    due = lease.model_copy(
+        update={"state": LeaseState.CRAWLING, "crawl_requested_at": now, "version": lease.version + 1}
+    )
+    leases.put_lease(due, lease.version)
+    return start_crawl(due, leases, glue)
 
 
 def ended_crawl(detail: CrawlerStateChange, glue: Glue) -> Crawl | None:

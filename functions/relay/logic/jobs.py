@@ -10,6 +10,7 @@ from relay.errors import NotFoundError, RelayError
 from relay.models import JobRun, Outcome, Step, StepRef
 from relay.ports import Glue, StepStore
 
+MAX_GLUE_RETRIES = 10  # Glue's MaxRetries is at most 10
 FAILED_STATES = {"FAILED": "GlueJobFailed", "TIMEOUT": "GlueJobTimeout", "STOPPED": "GlueJobStopped"}
 SUMMARY_FIGURES = (
     "rows_read",
@@ -44,14 +45,51 @@ def start_job(
     return glue_run_id
 
 
-def job_run_of(step: Step, glue: Glue) -> JobRun | None:
-    """The job run the step started (found by its arguments when start_step stopped before recording it)."""
+def step_arguments(step: Step) -> dict[str, str]:
+    """The arguments that tie a job run to the step's attempt (every Glue retry of it carries them too)."""
+    return {STEP_ARG: step.step, RUN_ID_ARG: step.run_id, ATTEMPT_ARG: str(step.attempt)}
+
+
+def started_run(step: Step, glue: Glue) -> JobRun | None:
+    """The job run start_step started for the step's attempt: the recorded one, or (when start_step stopped
+    before recording it) the one carrying the attempt's arguments."""
     try:
         if step.glue_run_id:
             return glue.get_job_run(step.resource, step.glue_run_id)
-        return glue.find_job_run(step.resource, {STEP_ARG: step.step, RUN_ID_ARG: step.run_id})
+        return glue.find_job_run(step.resource, step_arguments(step))
     except NotFoundError:
         return None
+
+
+def will_retry(run: JobRun, glue: Glue) -> bool:
+    """Glue itself starts a FAILED run again while its attempts are below the job's MaxRetries."""
+    return run.state == "FAILED" and run.attempt < glue.job_max_retries(run.job_name)
+
+
+def descends_from(run: JobRun, ancestor: str, glue: Glue) -> bool:
+    """Whether `run` is the run `ancestor` or one of Glue's retries of it (PreviousRunId, one by one)."""
+    for _ in range(MAX_GLUE_RETRIES + 1):
+        if run.run_id == ancestor:
+            return True
+        if not run.previous_run_id:
+            return False
+        try:
+            run = glue.get_job_run(run.job_name, run.previous_run_id)
+        except NotFoundError:
+            return False
+    return False
+
+
+def job_run_of(step: Step, glue: Glue) -> JobRun | None:
+    """The run Glue is on for the step's attempt: the run start_step started or Glue's latest retry of it
+    (a FAILED run that Glue retries is not the step's end). None when there is none."""
+    started = started_run(step, glue)
+    if started is None or not will_retry(started, glue):
+        return started
+    latest = glue.find_job_run(step.resource, step_arguments(step))
+    if latest is not None and descends_from(latest, started.run_id, glue):
+        return latest
+    return started  # Glue has not started the retry yet: the failed run, which will_retry still marks
 
 
 def step_of(run: JobRun) -> tuple[StepRef, int] | None:

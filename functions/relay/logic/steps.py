@@ -16,6 +16,7 @@ from relay.logic.completion import complete, deliver, step_output
 from relay.logic.runs import close_step
 from relay.models import (
     CrawlerStateChange,
+    JobRun,
     JobStateChange,
     LeaseState,
     Step,
@@ -41,8 +42,19 @@ class Verdict:
 
 def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
     """Record the step and its token, then start Glue (in this order: an instant job's event must find
-    its token). A step that already succeeded in this run (a resumed run) is answered at once."""
-    step = plane.steps.open_step(request, now)
+    its token). A step that already succeeded in this run (a resumed run) is answered at once.
+
+    The same task invoked again (Step Functions retries a failed Lambda invocation with the same token)
+    carries on with its attempt: a job run it already started is adopted, never started twice. A new
+    attempt (a new token) first stops a job run an earlier attempt may have left running, so two runs
+    never write the step's partition at once."""
+    earlier = plane.steps.get_step(request.ref)
+    again = (
+        earlier is not None
+        and earlier.token == request.token
+        and earlier.status != StepStatus.START_FAILED  # Glue refused it: open a new attempt and try again
+    )
+    step = earlier if again and earlier is not None else plane.steps.open_step(request, now)
     facts: dict[str, Any] = {"run_id": step.run_id, "step": step.step, "attempt": step.attempt}
     if step.status == StepStatus.SUCCEEDED and step.outcome is not None:
         try:
@@ -50,7 +62,17 @@ def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict
         except TaskAlreadyClosedError:
             logger.warning("the resumed execution stopped waiting for a step that had succeeded")
         return {**facts, "reused": True}
+    if step.status != StepStatus.OPEN:
+        return {**facts, "already": step.status.value}  # decided meanwhile: its completer answers
     if request.kind == StepKind.JOB:
+        if again:
+            adopted = jobs.started_run(step, plane.glue)
+            if adopted is not None:
+                if step.glue_run_id != adopted.run_id:
+                    plane.steps.record_glue_run(step.ref, step.attempt, adopted.run_id)
+                return {**facts, "glue_run_id": adopted.run_id, "adopted": True}
+        elif earlier is not None and earlier.kind == StepKind.JOB:
+            _stop_earlier_attempt(earlier, plane)
         summary = plane.bucket.summary_uri(step.run_id, step.step)
         glue_run_id = jobs.start_job(
             step, request.job_arguments(), summary_uri=summary, store=plane.steps, glue=plane.glue, now=now
@@ -59,6 +81,16 @@ def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict
         return {**facts, "glue_run_id": glue_run_id}
     lease = crawls.request_crawl(step.ref, request.name, plane.leases, plane.glue, now)
     return {**facts, "crawl": "owner" if step.ref in lease.owners else "waiter"}
+
+
+def _stop_earlier_attempt(earlier: Step, plane: ControlPlane) -> None:
+    run = jobs.job_run_of(earlier, plane.glue)
+    if run is not None and not run.terminal:
+        plane.glue.stop_job_run(earlier.resource, run.run_id)
+        logger.warning(
+            "stopped the job run an earlier attempt left running",
+            extra={"run_id": earlier.run_id, "step": earlier.step, "glue_run_id": run.run_id},
+        )
 
 
 def _stop_if_run_ended(step: Step, plane: ControlPlane, now: datetime) -> None:
@@ -82,8 +114,9 @@ def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> 
     step = plane.steps.get_step(ref)
     if step is None or step.kind != StepKind.JOB:
         return Verdict(0, "ignored: no such step")
-    if step.attempt != attempt or step.status != StepStatus.OPEN:
-        return Verdict(0, "ignored: step already completed or retried")
+    ignored = _not_the_steps_end(step, attempt, run, detail, plane)
+    if ignored:
+        return Verdict(0, f"ignored: {ignored}")
     summary = plane.bucket.read_summary(step.run_id, step.step) if detail.state == "SUCCEEDED" else None
     outcome = jobs.job_outcome(detail.state, run, detail.message, summary)
     if complete(step, outcome, plane.steps, plane.workflow, now):
@@ -91,12 +124,26 @@ def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> 
     return Verdict(0, "ignored: a duplicate completed the step first")
 
 
+def _not_the_steps_end(
+    step: Step, attempt: int, run: JobRun, detail: JobStateChange, plane: ControlPlane
+) -> str | None:
+    """Why a job event does not end the step (None when it does)."""
+    if step.attempt != attempt or step.status != StepStatus.OPEN:
+        return "step already completed or retried"
+    if step.glue_run_id and not jobs.descends_from(run, step.glue_run_id, plane.glue):
+        return "a job run this step's attempt did not start"
+    if detail.state == "FAILED" and jobs.will_retry(run, plane.glue):
+        return "Glue starts the run again (the job's MaxRetries)"
+    return None
+
+
 def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datetime) -> Verdict:
     crawl = crawls.ended_crawl(detail, plane.glue)
     # A version conflict means the lease moved meanwhile: a run joined the waiters (common when many
     # runs share a crawler), or a duplicate of this event settled it. Look again rather than drop the
     # event: the second look tells a settled lease (an earlier crawl's event now) from a busy one.
-    for _ in range(crawls.MAX_LEASE_ATTEMPTS):
+    for attempt in range(crawls.MAX_LEASE_ATTEMPTS):
+        crawls.back_off(attempt)
         lease = plane.leases.get_lease(detail.crawler_name)
         if lease.state == LeaseState.IDLE:
             return Verdict(0, "ignored: no run waits for this crawler")
@@ -129,6 +176,9 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
 class SweepReport:
     examined: int = 0
     repaired: list[str] = field(default_factory=list)
+    # Steps the sweep could not reconcile this time (an API error, a deleted crawler): the others are
+    # still repaired and counted; these are retried at the next sweep.
+    errors: list[str] = field(default_factory=list)
     stuck_steps: int = 0
     oldest_open_seconds: float = 0.0
     stuck_by_pipeline: dict[str, int] = field(default_factory=dict)
@@ -150,9 +200,15 @@ def sweep(
     request must not look later than the crawl it starts."""
     reference = as_of or now
     report = SweepReport()
+    _start_pending_crawls(plane, now, report)
     for step in plane.steps.active_steps(opened_before=reference - repair_after):
         report.examined += 1
-        verdict = _reconcile(step, plane, now)
+        try:
+            verdict = _reconcile(step, plane, now)
+        except Exception as e:  # noqa: BLE001 - one step's failure must not stop the repair of the others
+            logger.exception("step not reconciled", extra={"run_id": step.run_id, "step": step.step})
+            report.errors.append(f"{step.run_id}/{step.step}: {type(e).__name__}: {e}")
+            verdict = None
         if verdict:
             report.repaired.append(f"{step.run_id}/{step.step}: {verdict}")
             continue
@@ -163,6 +219,21 @@ def sweep(
             pipeline = step.pipeline or "unknown"
             report.stuck_by_pipeline[pipeline] = report.stuck_by_pipeline.get(pipeline, 0) + 1
     return report
+
+
+def _start_pending_crawls(plane: ControlPlane, now: datetime, report: SweepReport) -> None:
+    """Start the crawls that waited for their crawler to finish STOPPING (see crawls.start_crawl)."""
+    for crawler in plane.leases.pending_crawls():
+        try:
+            lease = crawls.start_pending(crawler, plane.leases, plane.glue, now)
+        except ConditionFailedError:
+            continue  # the lease moved meanwhile: whoever moved it carries on
+        except Exception as e:  # noqa: BLE001 - one crawler's failure must not stop the sweep
+            logger.exception("pending crawl not started", extra={"crawler": crawler})
+            report.errors.append(f"crawler {crawler}: {type(e).__name__}: {e}")
+            continue
+        if lease is not None and lease.state != LeaseState.PENDING_START:
+            report.repaired.append(f"crawler {crawler}: crawl started for {len(lease.owners)} waiting steps")
 
 
 def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
@@ -187,7 +258,7 @@ def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
 
 def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None:
     run = jobs.job_run_of(step, plane.glue)
-    if run is None or not run.terminal:
+    if run is None or not run.terminal or jobs.will_retry(run, plane.glue):
         return None
     state = run.state if run.state in {"SUCCEEDED", *jobs.FAILED_STATES} else "FAILED"
     summary = plane.bucket.read_summary(step.run_id, step.step) if state == "SUCCEEDED" else None

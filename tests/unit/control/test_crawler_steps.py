@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from relay.contract import RunStatus
+from relay.errors import ConditionFailedError
+from relay.logic import crawls
 from relay.logic.steps import Verdict, on_crawler_event, start_step, sweep
 from relay.models import CrawlerStateChange, Lease, LeaseState, StepKind, StepRef, StepRequest, StepStatus
 
@@ -195,3 +198,85 @@ def test_a_late_copy_of_a_short_crawls_event_does_not_complete_the_next_crawls_o
     # Then Glue's exact start time shows it is the earlier crawl's: b keeps waiting for its own
     assert verdict == Verdict(0, "ignored: event of an earlier crawl")
     assert cloud.store.steps[b].status == StepStatus.OPEN
+
+
+def test_a_contended_lease_is_tried_again_after_growing_jittered_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a lease that three other writers win first
+    cloud = FakeCloud()
+    original = cloud.store.put_lease
+    lost = [3]
+
+    def put_lease(lease: Lease, expected_version: int) -> None:
+        if lost[0]:
+            lost[0] -= 1
+            raise ConditionFailedError("lease changed")
+        original(lease, expected_version)
+
+    cloud.store.put_lease = put_lease  # type: ignore[method-assign]
+    waits: list[float] = []
+    monkeypatch.setattr(crawls, "sleep", waits.append)
+    monkeypatch.setattr(crawls, "uniform", lambda low, high: high)  # the longest wait allowed
+    # When a step asks for a crawl
+    ref = crawl_step(cloud, "run-1", T0)
+    # Then it waited 40, 80 and 160 ms (at most) before its second, third and fourth attempts, and won
+    assert waits == [0.04, 0.08, 0.16]
+    assert cloud.store.get_lease(CRAWLER).owners == [ref]
+
+
+def test_a_follow_up_crawl_waits_out_a_crawler_still_stopping_after_its_last_crawl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given run a crawling and run b waiting; a's crawl ends but the crawler is still STOPPING for a while
+    cloud = FakeCloud()
+    crawl_step(cloud, "a", T0)
+    crawl_step(cloud, "b", T0 + timedelta(seconds=10))
+    cloud.glue.crawler_state[CRAWLER] = "STOPPING"
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:  # Glue finishes stopping during the second wait
+            cloud.glue.crawler_state[CRAWLER] = "READY"
+
+    monkeypatch.setattr(crawls, "sleep", sleep)
+    # When a's crawl's event arrives
+    on_crawler_event(crawl_ended(T0, T0 + timedelta(minutes=1)), cloud.plane, T0 + timedelta(minutes=1))
+    # Then b's crawl started once the crawler was READY, without waiting for the sweeper
+    assert waits == [1.0, 2.0]
+    assert cloud.glue.crawls_started == [CRAWLER, CRAWLER]
+    assert cloud.store.get_lease(CRAWLER).state == LeaseState.CRAWLING
+
+
+def test_a_crawler_stopping_for_long_leaves_the_crawl_to_the_next_sweep_and_later_steps_join_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cloud = FakeCloud()
+    monkeypatch.setattr(crawls, "sleep", lambda seconds: None)
+    crawl_step(cloud, "a", T0)
+    b = crawl_step(cloud, "b", T0 + timedelta(seconds=10))
+    cloud.glue.crawler_state[CRAWLER] = "STOPPING"  # and it stays so through every retry
+    on_crawler_event(crawl_ended(T0, T0 + timedelta(minutes=1)), cloud.plane, T0 + timedelta(minutes=1))
+    lease = cloud.store.get_lease(CRAWLER)
+    assert (lease.state, lease.owners, cloud.glue.crawls_started) == (
+        LeaseState.PENDING_START,
+        [b],
+        [CRAWLER],
+    )
+    # A run asking meanwhile joins the owners: the crawl has not started, so it will see c's data too
+    c = crawl_step(cloud, "c", T0 + timedelta(minutes=2))
+    assert cloud.store.get_lease(CRAWLER).owners == [b, c]
+    # When the crawler is READY and the sweeper runs (before any step is overdue), it starts the crawl
+    cloud.glue.crawler_state[CRAWLER] = "READY"
+    report = sweep(cloud.plane, T0 + timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
+    assert report.repaired == [f"crawler {CRAWLER}: crawl started for 2 waiting steps"]
+    assert cloud.glue.crawls_started == [CRAWLER, CRAWLER]
+    # And that crawl's event completes both
+    on_crawler_event(
+        crawl_ended(T0 + timedelta(minutes=5), T0 + timedelta(minutes=6)),
+        cloud.plane,
+        T0 + timedelta(minutes=6),
+    )
+    assert {"t-b", "t-c"} <= set(cloud.workflow.successes)
+    assert cloud.store.get_lease(CRAWLER).state == LeaseState.IDLE

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from relay.contract import RunStatus
-from relay.errors import ConcurrentRunsExceededException
+from relay.errors import ConcurrentRunsExceededException, RelayError
 from relay.logic.steps import Verdict, on_job_event, start_step, sweep
-from relay.models import JobStateChange, StepKind, StepRef, StepRequest, StepStatus
+from relay.models import JobRun, JobStateChange, Outcome, StepKind, StepRef, StepRequest, StepStatus
 
 from tests.fakes import FakeCloud, load_event
 
@@ -153,6 +153,30 @@ def test_the_sweeper_completes_a_job_step_whose_event_was_lost() -> None:
     assert cloud.store.steps[REF].repaired_by == "sweeper"
 
 
+def test_a_step_the_sweeper_cannot_reconcile_does_not_stop_the_repair_of_the_others() -> None:
+    # Given two steps whose events were lost; Glue errors on the older one's job run (say, a deleted job)
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    other = request("token-2").model_copy(update={"run_id": "run-2"})
+    start_step(other, cloud.plane, T0 + timedelta(minutes=1))
+    first, second = list(cloud.glue.job_runs)
+    cloud.glue.finish_job_run(second, "SUCCEEDED")
+    original = cloud.glue.get_job_run
+
+    def get_job_run(job_name: str, run_id: str) -> JobRun:
+        if run_id == first:
+            raise RelayError("EntityNotFoundException: the job was deleted")
+        return original(job_name, run_id)
+
+    cloud.glue.get_job_run = get_job_run  # type: ignore[method-assign]
+    # When the sweeper runs past both thresholds
+    report = sweep(cloud.plane, T0 + timedelta(hours=2), timedelta(minutes=15), timedelta(hours=1))
+    # Then the younger step is repaired, the older one is counted as an error and as stuck
+    assert report.repaired == ["run-2/extract: job run jr_0002 SUCCEEDED, event lost"]
+    assert report.errors == ["run-1/extract: RelayError: EntityNotFoundException: the job was deleted"]
+    assert (report.examined, report.stuck_steps) == (2, 1)
+
+
 def test_the_sweeper_counts_steps_open_past_the_stuck_threshold() -> None:
     cloud = FakeCloud()
     start_step(request(), cloud.plane, T0)  # the job never finishes
@@ -172,8 +196,10 @@ def test_the_sweeper_leaves_an_outcome_being_delivered_to_its_completer() -> Non
     assert report.repaired == []
     assert cloud.workflow.successes == {}
     # When the completer finishes, a later close cannot overturn it
-    cloud.store.finish_completion(REF, StepStatus.SUCCEEDED, decided_at)
-    cloud.store.finish_completion(REF, StepStatus.CLOSED, decided_at + timedelta(seconds=1))
+    cloud.store.finish_completion(cloud.store.steps[REF], StepStatus.SUCCEEDED, decided_at)
+    cloud.store.finish_completion(
+        cloud.store.steps[REF], StepStatus.CLOSED, decided_at + timedelta(seconds=1)
+    )
     assert cloud.store.steps[REF].status == StepStatus.SUCCEEDED
 
 
@@ -230,3 +256,97 @@ def test_a_sweep_ages_steps_as_of_its_tick_but_writes_the_time_it_runs() -> None
     # Then the step is overdue as of the tick, and the decision carries the time it was taken
     assert report.repaired == ["run-1/extract: job run jr_0001 SUCCEEDED, event lost"]
     assert (cloud.store.steps[REF].decided_at, cloud.store.steps[REF].closed_at) == (now, now)
+
+
+def test_a_completer_holding_an_earlier_attempt_cannot_close_the_step_opened_again() -> None:
+    # Given a sweep that read attempt 1 while it was COMPLETING (its completer had crashed)
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    decided = cloud.store.begin_completion(cloud.store.steps[REF], Outcome(succeeded=True), T0)
+    stale = decided.model_copy(deep=True)
+    # And the step opened again meanwhile (attempt 2), now being completed by its own completer
+    start_step(request("token-2"), cloud.plane, T0 + timedelta(minutes=1))
+    current = cloud.store.begin_completion(cloud.store.steps[REF], Outcome(succeeded=True), T0)
+    # When the sweep closes what it read
+    cloud.store.finish_completion(stale, StepStatus.CLOSED, T0 + timedelta(minutes=2))
+    # Then attempt 2 is untouched
+    step = cloud.store.steps[REF]
+    assert (step.attempt, step.token, step.status) == (2, "token-2", StepStatus.COMPLETING)
+    assert current.attempt == 2
+
+
+def test_the_same_task_invoked_again_adopts_the_job_run_it_started_and_starts_no_other() -> None:
+    # Given start_step that started the job run, then failed before it returned (so the task is invoked
+    # again with the same token), once after recording the run and once before
+    cloud = FakeCloud()
+    first = start_step(request(), cloud.plane, T0)
+    again = start_step(request(), cloud.plane, T0 + timedelta(seconds=5))
+    cloud.store.steps[REF].glue_run_id = None  # as if it had crashed between StartJobRun and the record
+    third = start_step(request(), cloud.plane, T0 + timedelta(seconds=10))
+    # Then one job run exists, the step's, and the attempt did not change
+    assert list(cloud.glue.job_runs) == [first["glue_run_id"]]
+    assert again == third == {**first, "adopted": True}
+    assert (cloud.store.steps[REF].attempt, cloud.store.steps[REF].glue_run_id) == (1, first["glue_run_id"])
+
+
+def test_a_new_attempt_stops_the_job_run_an_earlier_attempt_left_running() -> None:
+    cloud = FakeCloud()
+    first = start_step(request("token-1"), cloud.plane, T0)
+    second = start_step(request("token-2"), cloud.plane, T0 + timedelta(minutes=1))
+    assert cloud.glue.stopped == [first["glue_run_id"]]
+    assert cloud.glue.job_runs[first["glue_run_id"]].state == "STOPPED"
+    assert cloud.glue.job_runs[second["glue_run_id"]].state == "RUNNING"
+    assert cloud.store.steps[REF].attempt == 2
+
+
+def test_a_run_glue_retries_is_not_the_steps_end_and_its_retry_completes_the_step() -> None:
+    # Given a job Glue retries once (MaxRetries 1) whose first run fails
+    cloud = FakeCloud()
+    cloud.glue.max_retries["extract_customers"] = 1
+    start_step(request(), cloud.plane, T0)
+    failed = cloud.glue.finish_job_run("jr_0001", "FAILED", "OOM on the driver")
+    event = JobStateChange.model_validate(
+        {**load_event("glue-job-succeeded")["detail"], "jobRunId": failed.run_id, "state": "FAILED"}
+    )
+    # When its FAILED event arrives, then the sweeper looks, then Glue's retry succeeds
+    assert on_job_event(event, cloud.plane, T0) == Verdict(
+        0, "ignored: Glue starts the run again (the job's MaxRetries)"
+    )
+    late = T0 + timedelta(hours=2)
+    assert sweep(cloud.plane, late, timedelta(minutes=15), timedelta(hours=3)).repaired == []
+    retry = cloud.glue.retry_job_run(failed.run_id)
+    cloud.glue.finish_job_run(retry, "SUCCEEDED")
+    done = event.model_copy(update={"job_run_id": retry, "state": "SUCCEEDED"})
+    # Then the retry's success completes the step, with the retry's run id
+    assert on_job_event(done, cloud.plane, late) == Verdict(1, "completed")
+    assert cloud.workflow.successes["token-1"]["glue_run_id"] == retry
+    assert not cloud.workflow.failures
+
+
+def test_the_sweeper_completes_a_step_from_glues_retry_when_its_events_were_lost() -> None:
+    cloud = FakeCloud()
+    cloud.glue.max_retries["extract_customers"] = 2
+    start_step(request(), cloud.plane, T0)
+    cloud.glue.finish_job_run("jr_0001", "FAILED", "first")
+    second = cloud.glue.retry_job_run("jr_0001")
+    cloud.glue.finish_job_run(second, "FAILED", "second")
+    third = cloud.glue.retry_job_run(second)
+    cloud.glue.finish_job_run(third, "FAILED", "third and last")
+    report = sweep(cloud.plane, T0 + timedelta(hours=1), timedelta(minutes=15), timedelta(hours=3))
+    assert report.repaired == [f"run-1/extract: job run {third} FAILED, event lost"]
+    assert "third and last" in cloud.workflow.failures["token-1"][1]
+
+
+def test_an_event_of_a_run_the_attempt_did_not_start_changes_nothing() -> None:
+    # Given a second run carrying the step's arguments that is not the step's run nor Glue's retry of it
+    cloud = FakeCloud()
+    start_step(request(), cloud.plane, T0)
+    stray = cloud.glue.start_job_run("extract_customers", dict(cloud.glue.job_runs["jr_0001"].arguments))
+    cloud.glue.finish_job_run(stray, "FAILED", "someone else's run")
+    event = JobStateChange.model_validate(
+        {**load_event("glue-job-succeeded")["detail"], "jobRunId": stray, "state": "FAILED"}
+    )
+    assert on_job_event(event, cloud.plane, T0) == Verdict(
+        0, "ignored: a job run this step's attempt did not start"
+    )
+    assert cloud.store.steps[REF].status == StepStatus.OPEN

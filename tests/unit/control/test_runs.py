@@ -93,7 +93,7 @@ def test_closing_a_failed_run_stops_the_other_branchs_job_and_records_the_run() 
     start_step(request("extract_headers", "t-headers"), cloud.plane, T0)
     lines = cloud.store.steps[StepRef(run_id=RUN, step="extract_lines")]
     cloud.store.begin_completion(lines, Outcome(succeeded=False, error="GlueJobFailed", cause="bad"), T0)
-    cloud.store.finish_completion(lines.ref, StepStatus.FAILED, T0)
+    cloud.store.finish_completion(lines, StepStatus.FAILED, T0)
     cloud.workflow.closed.add("t-headers")  # Step Functions stopped the sibling branch
     failure = failure_from(branch_failure({"extract_lines": {"Error": "GlueJobFailed", "Cause": "bad"}}))
     # When the run is closed
@@ -146,7 +146,7 @@ def test_a_resumed_run_answers_at_once_for_a_step_that_succeeded_and_starts_noth
     step = cloud.store.steps[StepRef(run_id=RUN, step="extract_lines")]
     facts = {"glue_run_id": step.glue_run_id, "rows": {"rows_read": 7}}
     cloud.store.begin_completion(step, Outcome(succeeded=True, facts=facts), T0)
-    cloud.store.finish_completion(step.ref, StepStatus.SUCCEEDED, T0)
+    cloud.store.finish_completion(step, StepStatus.SUCCEEDED, T0)
     runs_before = len(cloud.glue.job_runs)
     # When the resumed execution reaches it
     result = start_step(request("extract_lines", "t-2", RESUMED), cloud.plane, T0 + timedelta(hours=1))
@@ -163,7 +163,7 @@ def test_a_failed_step_runs_again_when_its_run_is_resumed() -> None:
     start_step(request("cleanse", "t-1"), cloud.plane, T0)
     step = cloud.store.steps[StepRef(run_id=RUN, step="cleanse")]
     cloud.store.begin_completion(step, Outcome(succeeded=False, error="GlueJobFailed", cause="x"), T0)
-    cloud.store.finish_completion(step.ref, StepStatus.FAILED, T0)
+    cloud.store.finish_completion(step, StepStatus.FAILED, T0)
     start_step(request("cleanse", "t-2", RESUMED), cloud.plane, T0 + timedelta(hours=1))
     again = cloud.store.steps[step.ref]
     assert (again.status, again.attempt, len(cloud.glue.job_runs)) == (StepStatus.OPEN, 2, 2)
