@@ -65,6 +65,7 @@ NOT_EMULATED = {
     "AWS::Lambda::LayerVersion",
     "AWS::IAM::ManagedPolicy",
     "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
 }
 
 
@@ -287,6 +288,7 @@ class LocalCloud:
     def _deploy(self, t: Template) -> dict[str, str]:
         """Every resource of `t`, in dependency order; its outputs."""
         creators: dict[str, Callable[[Template, str, dict[str, Any]], None]] = {
+            "AWS::KMS::Key": self._create_kms_key,  # first: its Ref is the id KMS gives it
             "AWS::IAM::Role": self._create_iam_role,
             "AWS::S3::Bucket": self._create_s3_bucket,
             "AWS::DynamoDB::Table": self._create_dynamodb_table,
@@ -395,8 +397,21 @@ class LocalCloud:
         url = self.client("sqs").create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
         self.cloudwatch.queues[queue] = url
 
+    def _create_kms_key(self, t: Template, name: str, p: dict[str, Any]) -> None:
+        kms = self.client("kms")
+        key = kms.create_key(
+            Description=str(p.get("Description", "")),
+            Policy=json.dumps(p["KeyPolicy"]),
+            KeyUsage=str(p.get("KeyUsage", "ENCRYPT_DECRYPT")),
+            KeySpec=str(p.get("KeySpec", "SYMMETRIC_DEFAULT")),
+        )["KeyMetadata"]
+        if p.get("EnableKeyRotation") in (True, "true"):
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+        t.bind(name, key["KeyId"])
+
     def _create_sns_topic(self, t: Template, name: str, p: dict[str, Any]) -> None:
-        self.client("sns").create_topic(Name=t.physical_name(name))
+        attributes = {"KmsMasterKeyId": str(p["KmsMasterKeyId"])} if "KmsMasterKeyId" in p else {}
+        self.client("sns").create_topic(Name=t.physical_name(name), Attributes=attributes)
 
     def _create_log_group(self, t: Template, name: str, p: dict[str, Any]) -> None:
         group = t.physical_name(name)

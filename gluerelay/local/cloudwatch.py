@@ -26,6 +26,7 @@ from typing import Any
 import botocore.session
 
 from gluerelay.local.clock import Clock
+from gluerelay.local.kms import topic_refuses
 from gluerelay.local.lambdas import LambdaRuntime
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ class AlarmNotification:
     old_state: str
     new_state: str
     reason: str
-    topics: list[str]
+    topics: list[str]  # the topics the notification reached
+    # The actions that delivered nothing, and why (CloudWatch records "Failed to execute action" instead)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- EMF
@@ -337,9 +340,20 @@ class LocalCloudWatch:
             "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions", []),
         }[state]
         topics = [a for a in actions if a.split(":")[2] == "sns"] if alarm.get("ActionsEnabled", True) else []
-        change = AlarmNotification(end, alarm["AlarmName"], alarm["StateValue"], state, reason, topics)
+        context = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm["AlarmArn"]}
+        failed = {}
         for topic in topics:
+            refused = topic_refuses(self.clients, topic, "cloudwatch.amazonaws.com", context)
+            if refused:
+                failed[topic] = f"Failed to execute action {topic}: {refused}"
+        delivered = [t for t in topics if t not in failed]
+        change = AlarmNotification(
+            end, alarm["AlarmName"], alarm["StateValue"], state, reason, delivered, failed
+        )
+        for topic in delivered:
             self._notify(topic, alarm, change)
+        for message in failed.values():
+            log.warning("alarm action failed: %s: %s", alarm["AlarmName"], message)
         self.notifications.append(change)
         return change
 

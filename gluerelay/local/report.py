@@ -28,6 +28,7 @@ class AlarmReport:
     at: str
     reason: str
     notified: list[str]
+    failed: dict[str, str] = field(default_factory=dict)  # actions that delivered nothing, and why
 
 
 @dataclass
@@ -138,7 +139,7 @@ def build(cloud: LocalCloud, execution_arn: str) -> RunReport:
         short = invocation.function.split("-")[-2] if "-" in invocation.function else invocation.function
         counts[short] = counts.get(short, 0) + 1
     alarms = [
-        AlarmReport(n.alarm, n.old_state, n.new_state, n.at.isoformat(), n.reason, n.topics)
+        AlarmReport(n.alarm, n.old_state, n.new_state, n.at.isoformat(), n.reason, n.topics, n.failed)
         for n in cloud.cloudwatch.notifications
         # Into or out of ALARM since the run started (the first OKs after deploy are not news).
         if n.at.timestamp() >= started and "ALARM" in (n.new_state, n.old_state)
@@ -196,5 +197,7 @@ def render(report: RunReport, console: Console) -> None:
             f"alarm [bold {colour}]{change.new_state}[/] {change.alarm} (was {change.old_state}) "
             f"at {change.at[11:19]} -> {topics}: {change.reason}"
         )
+        for why in change.failed.values():
+            console.print(f"  [red]{why}[/]")
     if not local.alarms_in_alarm:
         console.print("alarms: none in ALARM")

@@ -124,6 +124,12 @@ class Template:
 
     # ------------------------------------------------------------------ names
 
+    def bind(self, logical_id: str, physical: str) -> None:
+        """The name AWS gave a resource when it was created (a KMS key's id), for Ref from then on."""
+        if self._names.get(logical_id, physical) != physical:
+            raise TemplateError(f"{logical_id} was referred to before it was created")
+        self._names[logical_id] = physical
+
     def physical_name(self, logical_id: str) -> str:
         if logical_id in self._names:
             return self._names[logical_id]
@@ -180,6 +186,7 @@ class Template:
             "AWS::Events::Rule": f"events:{e.region}:{e.account}:rule/{name}",
             "AWS::Logs::LogGroup": f"logs:{e.region}:{e.account}:log-group:{name}:*",
             "AWS::CloudWatch::Alarm": f"cloudwatch:{e.region}:{e.account}:alarm:{name}",
+            "AWS::KMS::Key": f"kms:{e.region}:{e.account}:key/{name}",
         }.get(kind)
         if service_arn is None:
             raise TemplateError(f"GetAtt {logical_id}.Arn: no ARN for a {kind} locally")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gluerelay.local.cloud import LocalCloud
+from gluerelay.local.kms import topic_refuses
 from gluerelay.local.lambdas import FunctionSpec
 from gluerelay.local.report import build
 from gluerelay.local.runs import land
@@ -223,3 +224,84 @@ def test_s3_events_carry_the_objects_etag_and_version_as_s3_sends_them(cloud: Lo
     ]
     assert len({put["VersionId"] for put in puts}) == 2  # the template's bucket is versioned
     assert all(isinstance(event["time"], str) and event["time"].endswith("Z") for event in seen)
+
+
+@pytest.mark.parametrize("key", ["managed", "without-cloudwatch"])
+def test_an_alarm_whose_topic_key_shuts_out_cloudwatch_delivers_nothing_and_says_why(
+    cloud: LocalCloud, key: str
+) -> None:
+    """On AWS a topic encrypted with alias/aws/sns (or a customer key whose policy leaves CloudWatch out)
+    receives nothing from alarms: CloudWatch cannot use the key. The local cloud refuses the same way."""
+    sqs, sns, kms = cloud.client("sqs"), cloud.client("sns"), cloud.client("kms")
+    if key == "managed":
+        key_id = "alias/aws/sns"
+    else:
+        root = f"arn:aws:iam::{cloud.env.account}:root"
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}
+            ],
+        }
+        key_id = kms.create_key(Policy=json.dumps(policy))["KeyMetadata"]["KeyId"]
+    topic = sns.create_topic(Name=f"test-{key}-key", Attributes={"KmsMasterKeyId": key_id})["TopicArn"]
+    url = sqs.create_queue(QueueName=f"test-{key}-inbox")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    cloudwatch = cloud.client("cloudwatch")
+    name = f"test-{key}-alarm"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="test",
+        MetricName="Broken",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+    )
+    cloudwatch.put_metric_data(
+        Namespace="test",
+        MetricData=[{"MetricName": "Broken", "Value": 1, "Timestamp": cloud.clock.datetime()}],
+    )
+
+    [change] = [c for c in cloud.cloudwatch.evaluate() if c.alarm == name]
+
+    assert change.new_state == "ALARM"  # the alarm itself still fires...
+    assert change.topics == []  # ...but its action reaches nobody
+    assert list(change.failed) == [topic]
+    expected = (
+        "AWS managed key alias/aws/sns" if key == "managed" else "does not allow cloudwatch.amazonaws.com"
+    )
+    assert expected in change.failed[topic]
+    sns.publish(TopicArn=topic, Message="marker")  # a publisher the key does allow: the queue works
+    bodies = [json.loads(m["Body"])["Message"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])]
+    assert bodies == ["marker"]
+
+
+def test_the_stacks_alarm_topic_key_lets_cloudwatch_in_and_only_for_this_stacks_alarms(
+    cloud: LocalCloud,
+) -> None:
+    """The AlarmTopic's customer managed key grants CloudWatch exactly what publishing needs, scoped to this
+    account and this stack's alarms; another account's alarm (or a differently named one) is refused."""
+    topic = cloud.template.ref("AlarmTopic")
+    name = cloud.template.physical_name("RunsFailedAlarm")
+    [described] = cloud.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    alarm = described["AlarmArn"]
+    ours = {"aws:SourceAccount": cloud.env.account, "aws:SourceArn": alarm}
+    assert topic_refuses(cloud.client, topic, "cloudwatch.amazonaws.com", ours) is None
+    elsewhere = {
+        "aws:SourceAccount": "999999999999",
+        "aws:SourceArn": alarm.replace(cloud.env.account, "999999999999"),
+    }
+    assert topic_refuses(cloud.client, topic, "cloudwatch.amazonaws.com", elsewhere) is not None
+    other = {
+        **ours,
+        "aws:SourceArn": f"arn:aws:cloudwatch:{cloud.env.region}:{cloud.env.account}:alarm:someone-else",
+    }
+    assert topic_refuses(cloud.client, topic, "cloudwatch.amazonaws.com", other) is not None
+    keys = cloud.client("kms").describe_key(KeyId=cloud.template.ref("AlarmKey"))["KeyMetadata"]
+    assert keys["KeyManager"] == "CUSTOMER"
+    assert cloud.client("kms").get_key_rotation_status(KeyId=keys["KeyId"])["KeyRotationEnabled"] is True
