@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.contract import ExecutionInput, Trigger, resolve_params, s3_uri, summary_key
+from relay.contract import ExecutionInput, Trigger, job_uris, resolve_params
 
 from bench.measure import goal_table, percentile
 from gluerelay import datagen
@@ -142,12 +142,9 @@ def bench_input(cloud: LocalCloud, target: Target, workflow: str, name: str, key
     common = {"--run_id": name, "--ingest_date": day}
     return {
         "extract_arguments": common
-        | {
-            "--source": "s3",
-            "--manifest_uri": manifest,
-            "--summary_uri": s3_uri(bucket, summary_key(name, "extract")),
-        },
-        "cleanse_arguments": common | {"--summary_uri": s3_uri(bucket, summary_key(name, "cleanse"))},
+        | {"--source": "s3", "--manifest_uri": manifest}
+        | job_uris(bucket, name, "extract", 1),
+        "cleanse_arguments": common | job_uris(bucket, name, "cleanse", 1),
     }
 
 

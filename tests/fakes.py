@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus
+from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus, job_uris
 from relay.errors import (
     ConcurrentRunsExceededException,
     ConditionFailedError,
@@ -271,8 +271,8 @@ class FakeBucket:
         self.summaries: dict[tuple[str, str], dict[str, Any]] = {}
         self.manifests: dict[str, Manifest] = {}
 
-    def summary_uri(self, run_id: str, step: str) -> str:
-        return f"s3://bucket/summaries/{run_id}/{step}.json"
+    def job_uris(self, run_id: str, step: str, attempt: int) -> dict[str, str]:
+        return job_uris("bucket", run_id, step, attempt)
 
     def read_summary(self, run_id: str, step: str) -> dict[str, Any] | None:
         return self.summaries.get((run_id, step))

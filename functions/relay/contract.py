@@ -132,6 +132,9 @@ def lease_key(crawler: str) -> dict[str, str]:
 
 MANIFEST_PREFIX = "manifests"
 SUMMARY_PREFIX = "summaries"
+# Where a job copies the exact object versions of its run before reading them (safe names: no glob
+# characters, no version to lose); the script deletes its copies, and a lifecycle rule expires leftovers.
+STAGING_PREFIX = "staging"
 LANDING_PREFIX = "landing/"  # every S3 trigger's prefix lies under it (the arrival rule matches it)
 
 
@@ -144,19 +147,34 @@ def summary_key(run_id: str, step: str) -> str:
     return f"{SUMMARY_PREFIX}/{run_id}/{step}.json"
 
 
+def staging_key(run_id: str, step: str, attempt: int) -> str:
+    """A job step attempt's own staging folder (an attempt being stopped never deletes the next's copies)."""
+    return f"{STAGING_PREFIX}/{run_id}/{step}/{attempt}/"
+
+
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
+
+
+def job_uris(bucket: str, run_id: str, step: str, attempt: int) -> dict[str, str]:
+    """Where a job step's run writes: its summary, and its staging folder."""
+    return {
+        SUMMARY_ARG: s3_uri(bucket, summary_key(run_id, step)),
+        STAGING_ARG: s3_uri(bucket, staging_key(run_id, step, attempt)),
+    }
 
 
 # ------------------------------------------------------------------------------------------ job arguments
 
 # What gluerelay adds to every job run: the run and step it serves (on_glue_event and the sweeper find the
-# step from Glue's own record of the run), and where the script writes its summary.
+# step from Glue's own record of the run), where the script writes its summary, and a staging folder of
+# its own (where a script that reads landed objects copies their exact versions first).
 RUN_ID_ARG = "--run_id"
 STEP_ARG = "--gluerelay_step"
 ATTEMPT_ARG = "--gluerelay_attempt"
 SUMMARY_ARG = "--summary_uri"
-GLUERELAY_ARGUMENTS = (RUN_ID_ARG, STEP_ARG, ATTEMPT_ARG, SUMMARY_ARG)
+STAGING_ARG = "--staging_uri"
+GLUERELAY_ARGUMENTS = (RUN_ID_ARG, STEP_ARG, ATTEMPT_ARG, SUMMARY_ARG, STAGING_ARG)
 # A pipeline passes only its scripts' own snake_case arguments. Glue consumes hyphenated and camelCase ones
 # itself (--extra-py-files, --additional-python-modules, --TempDir, --scriptLocation, --JOB_NAME, ...), and
 # these snake_case names it reserves for internal use.
@@ -237,6 +255,11 @@ class LandedObject(BaseModel):
     @property
     def uri(self) -> str:
         return s3_uri(self.bucket, self.key)
+
+    @property
+    def claim_pk(self) -> str:
+        """Its claim's key in the control table: one claim per version (per content, unversioned)."""
+        return f"{OBJECT_PK_PREFIX}{self.bucket}/{self.key}#{self.etag}#{self.version_id or ''}"
 
 
 class Manifest(BaseModel):

@@ -118,7 +118,8 @@ class Workflow(Protocol):
 
 
 class DataBucket(Protocol):
-    def summary_uri(self, run_id: str, step: str) -> str: ...
+    def job_uris(self, run_id: str, step: str, attempt: int) -> dict[str, str]:
+        """Where a job step attempt's run writes, as its arguments (contract.job_uris)."""
 
     def read_summary(self, run_id: str, step: str) -> dict[str, Any] | None: ...
 

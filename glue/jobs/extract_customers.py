@@ -11,7 +11,14 @@ Job arguments:
   --ingest_date     ``YYYY-MM-DD``, or ``today`` (UTC)
   jdbc:  --connection_name, --connection_type (postgresql | mysql), --table (default ``customers``)
   s3:    --input_uris (comma-separated URIs) and/or --manifest_uri (the run's manifest:
-         ``{"objects": [{"bucket": ..., "key": ..., ...}, ...]}``)
+         ``{"objects": [{"bucket": ..., "key": ..., "version_id": ..., "etag": ...}, ...]}``), and
+         --staging_uri (gluerelay passes staging/<run_id>/<step>/<attempt>/)
+
+Landed S3 objects are read exactly: each is first copied, by its version id and only if its ETag still
+matches, to a safe name under --staging_uri (``00000.csv``, ...), and the copies are read. So a key with
+glob characters (``* ? [ ] { }``), spaces or ``%`` reads that one object on Spark and DuckDB alike, and a
+key overwritten while the run waited still gives this run the version that landed. The copies are deleted
+once the raw output is written.
 
 Output: ``<raw_path>/ingest_date=<date>/run_id=<run>/`` as CSV with a header, every value exactly as read
 (no trimming, no reformatting), plus lineage columns.
@@ -24,6 +31,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
@@ -43,6 +52,7 @@ OPTIONAL_ARGS = {
     "table": "customers",
     "input_uris": "",
     "manifest_uri": "",
+    "staging_uri": "",
 }
 LINEAGE_COLUMNS = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
 CSV_FORMATS = (".csv", ".csv.gz", ".txt")
@@ -58,6 +68,7 @@ RAW_CSV_WRITE_OPTIONS = {
     "ignoreTrailingWhiteSpace": "false",
 }
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+STAGING_THREADS = 16  # copies in flight at once (server-side copies: the driver moves no data)
 
 
 class ExtractError(Exception):
@@ -119,22 +130,36 @@ def write_text(uri: str, text: str) -> None:
     Path(uri).write_text(text, encoding="utf-8")
 
 
-def input_uris(args: dict[str, str]) -> list[str]:
-    """The landed files of this run: explicit URIs, plus those a manifest lists."""
-    uris = [u.strip() for u in args["input_uris"].split(",") if u.strip()]
+@dataclass(frozen=True)
+class LandedFile:
+    """One landed object as this run takes it: the version that landed (if the bucket is versioned)."""
+
+    uri: str  # s3://bucket/key as landed, or a local path
+    version_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Lineage: the exact version read."""
+        return f"{self.uri}?versionId={self.version_id}" if self.version_id else self.uri
+
+
+def input_files(args: dict[str, str]) -> list[LandedFile]:
+    """The landed files of this run: explicit URIs, plus the object versions a manifest lists."""
+    files = [LandedFile(u.strip()) for u in args["input_uris"].split(",") if u.strip()]
     if args["manifest_uri"]:
         try:
             manifest = json.loads(read_text(args["manifest_uri"]))
         except (OSError, ValueError) as e:
             raise ExtractError(f"manifest {args['manifest_uri']} cannot be read: {e}") from e
-        uris += manifest_uris(manifest, args["manifest_uri"])
-    if not uris:
+        files += manifest_files(manifest, args["manifest_uri"])
+    if not files:
         raise ExtractError("--source s3 needs --input_uris or --manifest_uri naming the landed files")
-    return list(dict.fromkeys(uris))
+    return list(dict.fromkeys(files))
 
 
-def manifest_uris(manifest: object, where: str) -> list[str]:
-    """The s3:// URIs of a run's manifest: ``{"objects": [{"bucket": ..., "key": ...}, ...]}``."""
+def manifest_files(manifest: object, where: str) -> list[LandedFile]:
+    """The object versions of a run's manifest: ``{"objects": [{"bucket": ..., "key": ...}, ...]}``."""
     listed = manifest.get("objects") if isinstance(manifest, dict) else None
     if not isinstance(listed, list) or not all(
         isinstance(o, dict) and isinstance(o.get("bucket"), str) and isinstance(o.get("key"), str)
@@ -143,18 +168,102 @@ def manifest_uris(manifest: object, where: str) -> list[str]:
         raise ExtractError(
             f'manifest {where} must be {{"objects": [{{"bucket": "...", "key": "..."}}, ...]}}'
         )
-    return [f"s3://{o['bucket']}/{o['key']}" for o in listed]
+    return [
+        LandedFile(f"s3://{o['bucket']}/{o['key']}", o.get("version_id") or None, o.get("etag") or None)
+        for o in listed
+    ]
 
 
-def read_landed_file(spark: SparkSession, uri: str) -> DataFrame:
-    """One landed file, every column as a string, exactly as written in the file."""
-    fmt = landed_format(uri)
+def format_suffix(uri: str) -> str:
+    """The file's format suffix as written (``.csv.gz``), which the readers detect compression from."""
+    landed_format(uri)  # refuses an unknown format, naming the file
+    name = uri.lower()
+    return max((s for s in CSV_FORMATS + JSON_LINES_FORMATS if name.endswith(s)), key=len)
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def stage(files: list[LandedFile], staging_uri: str) -> list[str]:
+    """What the engine reads for each file: a copy of its landed version under a safe name (S3), or the
+    local path itself."""
+    if any(f.uri.startswith("s3://") for f in files) and not staging_uri.startswith("s3://"):
+        raise ExtractError("landed S3 objects need --staging_uri s3://... (gluerelay passes it to every job)")
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3")
+    folder = staging_uri.rstrip("/") + "/"
+
+    def copy(numbered: tuple[int, LandedFile]) -> str:
+        number, landed = numbered
+        if not landed.uri.startswith("s3://"):
+            return landed.uri
+        bucket, key = split_s3(landed.uri)
+        target_bucket, target_key = split_s3(f"{folder}{number:05d}{format_suffix(landed.uri)}")
+        source = {
+            "Bucket": bucket,
+            "Key": key,
+            **({"VersionId": landed.version_id} if landed.version_id else {}),
+        }
+        try:
+            s3.copy(
+                source,
+                target_bucket,
+                target_key,
+                ExtraArgs={"CopySourceIfMatch": f'"{landed.etag}"'} if landed.etag else None,
+            )
+        except ClientError as e:
+            raise ExtractError(staging_problem(landed, e.response.get("Error", {}).get("Code", ""), e)) from e
+        return f"s3://{target_bucket}/{target_key}"
+
+    with ThreadPoolExecutor(max_workers=STAGING_THREADS) as pool:
+        return list(pool.map(copy, enumerate(files)))
+
+
+def staging_problem(landed: LandedFile, code: str, error: Exception) -> str:
+    if code in {"PreconditionFailed", "412"}:
+        return (
+            f"landed file {landed.uri} was overwritten after it landed (its ETag is no longer {landed.etag}) "
+            "and the bucket keeps no versions: its new content is a run of its own"
+        )
+    if code in {"NoSuchKey", "NoSuchVersion", "404"}:
+        return f"landed file {landed.source} no longer exists"
+    return f"landed file {landed.source} cannot be staged: {error}"
+
+
+def unstage(paths: list[str], files: list[LandedFile]) -> None:
+    """Delete the staged copies (a lifecycle rule on staging/ expires any a failed run leaves)."""
+    staged = [split_s3(p) for p, f in zip(paths, files, strict=True) if p != f.uri]
+    if not staged:
+        return
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = boto3.client("s3")
+    for start in range(0, len(staged), 1000):  # DeleteObjects takes at most 1,000 keys
+        chunk = staged[start : start + 1000]
+        try:
+            s3.delete_objects(
+                Bucket=chunk[0][0], Delete={"Objects": [{"Key": k} for _, k in chunk], "Quiet": True}
+            )
+        except (BotoCoreError, ClientError) as e:  # never fail (or mask a failure) over scratch copies
+            print(f"{JOB}: staged copies under {chunk[0][1].rsplit('/', 1)[0]}/ left to expire: {e}")
+
+
+def read_landed_file(spark: SparkSession, landed: LandedFile, path: str) -> DataFrame:
+    """One landed file (read from `path`, its staged copy), every column as a string, exactly as written."""
+    fmt = landed_format(landed.uri)
     try:
         if fmt == "csv":
-            return spark.read.options(**CSV_READ_OPTIONS).csv(uri)
-        return spark.read.json(uri, primitivesAsString=True)
+            return spark.read.options(**CSV_READ_OPTIONS).csv(path)
+        return spark.read.json(path, primitivesAsString=True)
     except Exception as e:  # Spark and DuckDB raise engine-specific types; the message names the file
-        raise ExtractError(f"landed file {uri} cannot be read: {e}") from e
+        raise ExtractError(
+            f"landed file {landed.uri} cannot be read: {str(e).replace(path, landed.uri)}"
+        ) from e
 
 
 def read_jdbc(glue_context: GlueContext, args: dict[str, str]) -> DataFrame:
@@ -188,21 +297,44 @@ def with_lineage(df: DataFrame, source: str, run_id: str, ingested_at: str) -> D
     )
 
 
+@dataclass
+class Extracted:
+    """The raw frame (source columns as strings, plus lineage), where it came from, and staged copies."""
+
+    raw: DataFrame
+    sources: list[str]
+    files: list[LandedFile]
+    staged: list[str]
+
+    def named(self, message: str) -> str:
+        """An engine's message with each staged copy called by the landed file it copies."""
+        for landed, path in zip(self.files, self.staged, strict=True):
+            message = message.replace(path, landed.uri)
+        return message
+
+
 def extract(
     spark: SparkSession, glue_context: GlueContext, args: dict[str, str], ingested_at: str
-) -> tuple[DataFrame, list[str]]:
-    """The raw frame (source columns as strings, plus lineage) and the sources it came from."""
+) -> Extracted:
     run_id = args["run_id"]
     if args["source"] == "jdbc":
         source = f"jdbc:{args['connection_name']}/{args['table']}"
-        return with_lineage(read_jdbc(glue_context, args), source, run_id, ingested_at), [source]
-    uris = input_uris(args)
+        return Extracted(
+            with_lineage(read_jdbc(glue_context, args), source, run_id, ingested_at), [source], [], []
+        )
+    files = input_files(args)
+    for landed in files:
+        landed_format(landed.uri)  # an unknown format fails before anything is copied
+    paths = stage(files, args["staging_uri"])
     # One file at a time, each read to its end (cached) before the next: memory stays flat however many
     # files a run has. Read in one query, every file's scan is open at once (DuckDB gives each CSV scan a
     # 32 MB buffer: 20 files were enough to exhaust the local engine's 512 MB).
-    frames = [with_lineage(read_landed_file(spark, uri), uri, run_id, ingested_at).cache() for uri in uris]
+    frames = [
+        with_lineage(read_landed_file(spark, f, path), f.source, run_id, ingested_at).cache()
+        for f, path in zip(files, paths, strict=True)
+    ]
     combined = reduce(lambda left, right: left.unionByName(right, allowMissingColumns=True), frames)
-    return combined, uris
+    return Extracted(combined, [f.source for f in files], files, paths)
 
 
 def raw_partition(raw_path: str, ingest_date: str, run_id: str) -> str:
@@ -216,14 +348,18 @@ def write_raw(df: DataFrame, path: str) -> None:
 def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) -> dict[str, object]:
     started = datetime.now(UTC)
     ingested_at = started.strftime("%Y-%m-%d %H:%M:%S")
-    raw, sources = extract(spark, glue_context, args, ingested_at)
-    raw = raw.cache()
+    extracted = extract(spark, glue_context, args, ingested_at)
+    raw, sources = extracted.raw.cache(), extracted.sources
     try:
         rows = raw.count()
     except Exception as e:  # the first action is where a lazy engine finds an unreadable source
-        raise ExtractError(f"source {', '.join(sources)} cannot be read: {e}") from e
+        read = ", ".join(f.uri for f in extracted.files) or ", ".join(sources)
+        raise ExtractError(f"source {read} cannot be read: {extracted.named(str(e))}") from e
     output = raw_partition(args["raw_path"], args["ingest_date"], args["run_id"])
-    write_raw(raw, output)
+    try:
+        write_raw(raw, output)
+    finally:
+        unstage(extracted.staged, extracted.files)
     summary: dict[str, object] = {
         "job": JOB,
         "run_id": args["run_id"],

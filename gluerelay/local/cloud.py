@@ -189,9 +189,7 @@ class LocalCloud:
         self.cloudwatch = LocalCloudWatch(
             self.client, self.clock, self.lambdas, self.env.region, self.env.account
         )
-        self.bus = EventBus(
-            self.env.region, self.env.account, self.lambdas, self.client, now=self.clock.datetime
-        )
+        self.bus = EventBus(self.env.region, self.env.account, self.lambdas, self.client, clock=self.clock)
         self.bus.install()
         self._undo.append(self.bus.uninstall)
         self.execution_events = ExecutionEvents(self.bus.publish)
@@ -208,7 +206,7 @@ class LocalCloud:
         )
         self.glue.install()
         self._undo.append(self.glue.uninstall)
-        self.pollers = Pollers(self.lambdas, self.client)
+        self.pollers = Pollers(self.lambdas, self.client, self.clock)
         self._undo.append(self.pollers.stop)
         self.timings["services"] = round(time.perf_counter() - began, 3)
         began = time.perf_counter()

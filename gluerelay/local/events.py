@@ -22,6 +22,7 @@ from typing import Any
 
 from moto.events import models as events_models
 
+from gluerelay.local.clock import Clock
 from gluerelay.local.lambdas import LambdaRuntime
 
 
@@ -43,11 +44,11 @@ class EventBus:
     lambdas: LambdaRuntime
     clients: Callable[[str], Any]
     deliveries: list[Delivery] = field(default_factory=list)
-    # The time events carry (the local clock, which tests can advance).
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # The local clock: the time events carry, and the one a held event waits on (tests can advance it).
+    clock: Clock = field(default_factory=Clock)
     # Fault injection for tests, each asked per matching rule: drop the event (True); deliver it this
     # many times (EventBridge delivers at least once: copies share the event id); hold it this many
-    # seconds first (so a later event can overtake it).
+    # clock seconds first (so a later event can overtake it).
     drop: Callable[[dict[str, Any]], bool] | None = None
     copies: Callable[[dict[str, Any]], int] | None = None
     delay: Callable[[dict[str, Any]], float] | None = None
@@ -101,7 +102,7 @@ class EventBus:
             "detail-type": detail_type,
             "source": source,
             "account": self.account,
-            "time": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": self.clock.datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
             "resources": resources or [],
             "detail": detail,
@@ -124,9 +125,13 @@ class EventBus:
         for _ in range(times):
             hold = self.delay(event) if self.delay is not None else 0.0  # asked per copy
             if hold > 0:
-                threading.Timer(hold, self._send_to_targets, (rule, event)).start()
+                threading.Thread(target=self._send_later, args=(hold, rule, event), daemon=True).start()
             else:
                 self._send_to_targets(rule, event)
+
+    def _send_later(self, hold: float, rule: Any, event: dict[str, Any]) -> None:
+        self.clock.sleep(hold)
+        self._send_to_targets(rule, event)
 
     def _send_to_targets(self, rule: Any, event: dict[str, Any]) -> None:
         for target in rule.targets:
@@ -184,9 +189,15 @@ def sqs_mapping_problem(batch_size: int, window_seconds: float) -> str | None:
     return None
 
 
+# An event source mapping invokes its function when the batch size is met, the batching window ends, or the
+# payload reaches 6 MB, which cannot be changed (Lambda Developer Guide, "Lambda event source mappings").
+ESM_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+
+
 @dataclass
 class QueueMapping:
-    """An SQS event source mapping: batches of up to BatchSize, gathered for up to the batching window.
+    """An SQS event source mapping: batches of up to BatchSize and 6 MB of payload, gathered for up to the
+    batching window (on the local clock).
 
     The poller reads `batch_size` and `window_seconds` at every batch, so changing them takes effect from the
     next batch, as UpdateEventSourceMapping does on AWS.
@@ -206,9 +217,19 @@ class Pollers:
 
     lambdas: LambdaRuntime
     clients: Callable[[str], Any]
+    clock: Clock = field(default_factory=Clock)  # the batching window counts on it
     mappings: dict[str, QueueMapping] = field(default_factory=dict)  # by function name
+    batches: list[tuple[str, int, int]] = field(default_factory=list)  # (function, records, payload bytes)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _paused: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    def pause(self) -> None:
+        """Receive nothing until `resume` (as disabling the mappings would): a test fills a queue first."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
 
     def start_mapping(self, mapping: QueueMapping) -> None:
         self.mappings[mapping.function] = mapping
@@ -225,10 +246,16 @@ class Pollers:
 
     def _poll(self, mapping: QueueMapping) -> None:
         sqs = self.clients("sqs")
+        held: list[dict[str, Any]] = []  # received, but past the last batch's 6 MB: they open the next
         while not self._stop.is_set():
-            batch: list[dict[str, Any]] = []
-            first_at: float | None = None
-            while not self._stop.is_set() and len(batch) < mapping.batch_size:
+            batch, held = held, []
+            size = sum(_record_bytes(m, mapping.queue_arn) for m in batch) + len('{"Records": []}')
+            first_at: float | None = self.clock.now() if batch else None
+            full = False
+            while not self._stop.is_set() and not full and len(batch) < mapping.batch_size:
+                if self._paused.is_set():
+                    self._stop.wait(0.05)
+                    continue
                 wanted = min(10, mapping.batch_size - len(batch))
                 received = sqs.receive_message(
                     QueueUrl=mapping.queue_url,
@@ -236,10 +263,17 @@ class Pollers:
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
-                if received:
-                    batch.extend(received)
-                    first_at = first_at or time.monotonic()
-                if first_at is not None and time.monotonic() - first_at >= mapping.window_seconds:
+                for message in received:
+                    grown = size + _record_bytes(message, mapping.queue_arn) + 2  # and ", "
+                    if full or (batch and grown > ESM_PAYLOAD_LIMIT_BYTES):
+                        full = True
+                        held.append(message)
+                    else:
+                        batch.append(message)
+                        size = grown
+                if received and first_at is None:
+                    first_at = self.clock.now()
+                if first_at is not None and self.clock.now() - first_at >= mapping.window_seconds:
                     break
                 if not received:
                     self._stop.wait(0.05)
@@ -247,22 +281,9 @@ class Pollers:
                 self._invoke(mapping, batch, sqs)
 
     def _invoke(self, mapping: QueueMapping, batch: list[dict[str, Any]], sqs: Any) -> None:
-        region = mapping.queue_arn.split(":")[3]
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": mapping.queue_arn,
-                "awsRegion": region,
-            }
-            for m in batch
-        ]
-        result = self.lambdas.invoke(mapping.function, {"Records": records})
+        event = {"Records": [_record(m, mapping.queue_arn) for m in batch]}
+        self.batches.append((mapping.function, len(batch), len(json.dumps(event).encode())))
+        result = self.lambdas.invoke(mapping.function, event)
         if result.error is not None:
             return  # every message becomes visible again after the visibility timeout
         failed: set[str] = set()
@@ -275,6 +296,25 @@ class Pollers:
                 for i, m in enumerate(done[chunk : chunk + 10])
             ]
             sqs.delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
+
+
+def _record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message as Lambda passes it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
+
+
+def _record_bytes(message: dict[str, Any], queue_arn: str) -> int:
+    return len(json.dumps(_record(message, queue_arn)).encode())
 
 
 def queue_url(arn: str) -> str:

@@ -278,11 +278,11 @@ def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
     writer = csv.DictWriter(body, fieldnames=datagen.COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    s3.put_object(Bucket="data", Key="landing/2026/export.csv", Body=body.getvalue().encode())
+    put = s3.put_object(Bucket="data", Key="landing/2026/export.csv", Body=body.getvalue().encode())
     manifest = {
         "run_id": "run-s3",
         "pipeline": "customers",
-        "objects": [{"bucket": "data", "key": "landing/2026/export.csv", "etag": "e"}],
+        "objects": [{"bucket": "data", "key": "landing/2026/export.csv", "etag": put["ETag"].strip('"')}],
     }
     s3.put_object(Bucket="data", Key="manifests/run-s3.json", Body=json.dumps(manifest).encode())
     # When both jobs run on s3:// paths (the manifest names the landed file)
@@ -299,6 +299,7 @@ def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
                 "--source": "s3",
                 "--manifest_uri": "s3://data/manifests/run-s3.json",
                 "--summary_uri": "s3://data/summaries/run-s3/extract.json",
+                "--staging_uri": "s3://data/staging/run-s3/extract/1/",
             },
             env=s3_endpoint,
         )
@@ -331,6 +332,45 @@ def test_both_jobs_run_against_s3(s3_endpoint: dict[str, str]) -> None:
 
 
 @needs_s3_filesystem
+def test_an_object_overwritten_in_an_unversioned_bucket_fails_the_run_naming_it(
+    s3_endpoint: dict[str, str],
+) -> None:
+    # Given an unversioned bucket whose landed object was overwritten after its manifest was written
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="plain")
+    body = io.StringIO()
+    writer = csv.DictWriter(body, fieldnames=datagen.COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(datagen.generate_rows(5, seed=3))
+    landed = s3.put_object(Bucket="plain", Key="landing/x.csv", Body=body.getvalue().encode())["ETag"]
+    s3.put_object(Bucket="plain", Key="landing/x.csv", Body=body.getvalue().encode() + b"\n")
+    manifest = {
+        "run_id": "run-w",
+        "pipeline": "customers",
+        "objects": [{"bucket": "plain", "key": "landing/x.csv", "etag": landed.strip('"')}],
+    }
+    s3.put_object(Bucket="plain", Key="manifests/run-w.json", Body=json.dumps(manifest).encode())
+    # When job 1 runs
+    result = run_job(
+        script_path("extract_customers"),
+        {
+            "--run_id": "run-w",
+            "--raw_path": "s3://plain/raw/customers",
+            "--ingest_date": INGEST_DATE,
+            "--source": "s3",
+            "--manifest_uri": "s3://plain/manifests/run-w.json",
+            "--summary_uri": "s3://plain/summaries/run-w/extract.json",
+            "--staging_uri": "s3://plain/staging/run-w/extract/1/",
+        },
+        env=s3_endpoint,
+    )
+    # Then it fails naming the object and why, rather than reading content that is not the run's
+    assert result.state == "FAILED"
+    assert "landing/x.csv was overwritten after it landed" in (result.error_message or "")
+    assert "raw/" not in " ".join(o["Key"] for o in s3.list_objects_v2(Bucket="plain").get("Contents", []))
+
+
+@needs_s3_filesystem
 def test_the_orders_jobs_join_lines_to_their_headers_and_account_for_every_line(
     s3_endpoint: dict[str, str], tmp_path: Path
 ) -> None:
@@ -341,8 +381,10 @@ def test_the_orders_jobs_join_lines_to_their_headers_and_account_for_every_line(
     files = datagen_orders.write_files(orders, tmp_path, files=2, stamp="t")
     objects = []
     for path in files:
-        s3.put_object(Bucket="shop", Key=f"landing/orders/{path.name}", Body=path.read_bytes())
-        objects.append({"bucket": "shop", "key": f"landing/orders/{path.name}", "etag": "e"})
+        put = s3.put_object(Bucket="shop", Key=f"landing/orders/{path.name}", Body=path.read_bytes())
+        objects.append(
+            {"bucket": "shop", "key": f"landing/orders/{path.name}", "etag": put["ETag"].strip('"')}
+        )
     manifest = {"run_id": "run-o", "pipeline": "orders", "objects": objects}
     s3.put_object(Bucket="shop", Key="manifests/run-o.json", Body=json.dumps(manifest).encode())
     common = {
@@ -359,6 +401,7 @@ def test_the_orders_jobs_join_lines_to_their_headers_and_account_for_every_line(
             | {
                 "--raw_path": "s3://shop/raw/orders/lines",
                 "--summary_uri": "s3://shop/summaries/run-o/lines.json",
+                "--staging_uri": "s3://shop/staging/run-o/lines/1/",
             },
             env=s3_endpoint,
         )

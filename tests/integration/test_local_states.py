@@ -46,7 +46,10 @@ def test_an_ended_execution_publishes_its_status_change_with_the_documented_fiel
         "executionArn"
     ]
 
-    [(source, detail_type, detail, resources)] = eventually(lambda: published, 10, "the status change event")
+    # (only this execution's: an execution another test started may end while this one runs)
+    [(source, detail_type, detail, resources)] = eventually(
+        lambda: [e for e in published if e[3] == [arn]], 10, "the status change event"
+    )
 
     documented = load_event("sfn-execution-aborted")
     assert (source, detail_type, resources) == (documented["source"], documented["detail-type"], [arn])

@@ -330,3 +330,72 @@ def test_the_interpreter_stops_logging_handled_failures_at_error(sfn: Any) -> No
     assert not log.isEnabledFor(logging.ERROR)
     patches.uninstall()
     assert log.isEnabledFor(logging.ERROR)
+
+
+def test_a_copy_only_if_the_source_etag_matches_refuses_a_changed_source(sfn: Any) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="landed")
+    first = s3.put_object(Bucket="landed", Key="landing/x.csv", Body=b"a\n1\n")["ETag"]
+    s3.put_object(Bucket="landed", Key="landing/x.csv", Body=b"a\n2\n")  # overwritten: no versions kept
+
+    def copy() -> None:
+        s3.copy_object(
+            Bucket="landed",
+            Key="staging/0.csv",
+            CopySource={"Bucket": "landed", "Key": "landing/x.csv"},
+            CopySourceIfMatch=first,
+        )
+
+    copy()  # moto 5.2.5 copies the overwritten object
+    s3.delete_object(Bucket="landed", Key="staging/0.csv")
+    patches.install()
+    with pytest.raises(ClientError) as refused:
+        copy()
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert "Contents" not in s3.list_objects_v2(Bucket="landed", Prefix="staging/")
+    current = s3.head_object(Bucket="landed", Key="landing/x.csv")["ETag"]
+    s3.copy_object(
+        Bucket="landed",
+        Key="staging/0.csv",
+        CopySource={"Bucket": "landed", "Key": "landing/x.csv"},
+        CopySourceIfMatch=current,
+    )
+    assert s3.get_object(Bucket="landed", Key="staging/0.csv")["Body"].read() == b"a\n2\n"
+
+
+def test_sqs_calls_cost_what_they_carry_not_the_depth_of_the_queue(
+    sfn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted in time readings per call (not seconds): moto reads the time for every message in the queue
+    on every send and receive; patched, a call reads it a few times whatever the depth."""
+    from moto.sqs import models as sqs_models
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+    for _ in range(100):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "m"} for i in range(10)])
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    readings = 0
+    real = sqs_models.unix_time_millis  # type: ignore[attr-defined]
+
+    def counted() -> float:
+        nonlocal readings
+        readings += 1
+        return real()
+
+    monkeypatch.setattr(sqs_models, "unix_time_millis", counted)
+
+    def readings_per_call() -> int:
+        nonlocal readings
+        readings = 0
+        sqs.send_message(QueueUrl=url, MessageBody="one more")
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(received) == 10
+        return readings
+
+    assert readings_per_call() > 1000  # moto 5.2.5
+    patches.install()
+    assert readings_per_call() < 100
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    counts = [attributes[f"ApproximateNumberOfMessages{kind}"] for kind in ("", "NotVisible", "Delayed")]
+    assert counts == ["982", "20", "1"]  # the same answers: 1,003 sent, 20 received, 1 delayed

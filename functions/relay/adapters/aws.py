@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from relay.contract import ExecutionInput, Manifest, manifest_key, s3_uri, summary_key
+from relay.contract import ExecutionInput, Manifest, job_uris, manifest_key, s3_uri, summary_key
 from relay.errors import (
     ConcurrentRunsExceededException,
     CrawlerRunningError,
@@ -203,8 +203,8 @@ class DataBucketService:
         self._s3 = client
         self._bucket = bucket
 
-    def summary_uri(self, run_id: str, step: str) -> str:
-        return s3_uri(self._bucket, summary_key(run_id, step))
+    def job_uris(self, run_id: str, step: str, attempt: int) -> dict[str, str]:
+        return job_uris(self._bucket, run_id, step, attempt)
 
     def read_summary(self, run_id: str, step: str) -> dict[str, Any] | None:
         key = summary_key(run_id, step)

@@ -4,7 +4,7 @@ Keys (one table, ``pk``/``sk``; built by ``relay.contract``):
   RUN#<run_id>            RUN             the run (the state machine writes it; close_run ends a failed one)
   RUN#<run_id>            STEP#<step>     a step: token, status, Glue run id, outcome
   CRAWLER#<name>          LEASE           a crawler's owners, waiters and version
-  OBJECT#<bucket>/<key>#<etag>  OBJECT    the run that processes a landed object (expires by TTL)
+  OBJECT#<bucket>/<key>#<etag>#<version>  OBJECT  the run that processes a landed object version (TTL)
 Active (OPEN or COMPLETING) steps carry ``active_pk`` so the sparse index ``ActiveSteps`` lists them by
 ``opened_at`` for the sweeper.
 """
@@ -22,7 +22,6 @@ from relay.contract import (
     ACTIVE,
     ACTIVE_INDEX,
     LEASE_PK_PREFIX,
-    OBJECT_PK_PREFIX,
     OBJECT_SK,
     PENDING_CRAWL,
     STEP_SK_PREFIX,
@@ -347,7 +346,7 @@ class ControlTable:
 
     @staticmethod
     def _object_key(obj: LandedObject) -> dict[str, str]:
-        return {"pk": f"{OBJECT_PK_PREFIX}{obj.bucket}/{obj.key}#{obj.etag}", "sk": OBJECT_SK}
+        return {"pk": obj.claim_pk, "sk": OBJECT_SK}
 
     def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
         try:

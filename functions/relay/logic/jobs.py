@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from relay.contract import ATTEMPT_ARG, RUN_ID_ARG, STEP_ARG, SUMMARY_ARG
+from relay.contract import ATTEMPT_ARG, RUN_ID_ARG, STEP_ARG
 from relay.errors import NotFoundError, RelayError
 from relay.models import JobRun, Outcome, Step, StepRef
 from relay.ports import Glue, StepStore
@@ -21,23 +21,24 @@ SUMMARY_FIGURES = (
 )
 
 
-def job_arguments(step: Step, arguments: dict[str, str], summary_uri: str) -> dict[str, str]:
+def job_arguments(step: Step, arguments: dict[str, str], uris: dict[str, str]) -> dict[str, str]:
     """The step's arguments and gluerelay's own (which win: a pipeline cannot set them)."""
-    return {
-        **arguments,
-        RUN_ID_ARG: step.run_id,
-        STEP_ARG: step.step,
-        ATTEMPT_ARG: str(step.attempt),
-        SUMMARY_ARG: summary_uri,
-    }
+    return {**arguments, **step_arguments(step), **uris}
 
 
 def start_job(
-    step: Step, arguments: dict[str, str], *, summary_uri: str, store: StepStore, glue: Glue, now: datetime
+    step: Step,
+    arguments: dict[str, str],
+    *,
+    uris: dict[str, str],
+    store: StepStore,
+    glue: Glue,
+    now: datetime,
 ) -> str:
-    """Start the job run for an OPEN step (already recorded, so an instant run's event finds its token)."""
+    """Start the job run for an OPEN step (already recorded, so an instant run's event finds its token).
+    `uris`: where the run writes (contract.job_uris)."""
     try:
-        glue_run_id = glue.start_job_run(step.resource, job_arguments(step, arguments, summary_uri))
+        glue_run_id = glue.start_job_run(step.resource, job_arguments(step, arguments, uris))
     except RelayError as e:  # ConcurrentRunsExceededException included: the state machine retries it
         store.mark_start_failed(step.ref, step.attempt, f"{type(e).__name__}: {e}", now)
         raise

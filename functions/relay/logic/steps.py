@@ -73,9 +73,9 @@ def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict
                 return {**facts, "glue_run_id": adopted.run_id, "adopted": True}
         elif earlier is not None and earlier.kind == StepKind.JOB:
             _stop_earlier_attempt(earlier, plane)
-        summary = plane.bucket.summary_uri(step.run_id, step.step)
+        uris = plane.bucket.job_uris(step.run_id, step.step, step.attempt)
         glue_run_id = jobs.start_job(
-            step, request.job_arguments(), summary_uri=summary, store=plane.steps, glue=plane.glue, now=now
+            step, request.job_arguments(), uris=uris, store=plane.steps, glue=plane.glue, now=now
         )
         _stop_if_run_ended(step.model_copy(update={"glue_run_id": glue_run_id}), plane, now)
         return {**facts, "glue_run_id": glue_run_id}

@@ -59,6 +59,7 @@ def test_the_step_and_token_are_recorded_before_glue_starts() -> None:
         "--gluerelay_step": "extract",
         "--gluerelay_attempt": "1",
         "--summary_uri": "s3://bucket/summaries/run-1/extract.json",
+        "--staging_uri": "s3://bucket/staging/run-1/extract/1/",
     }
     assert cloud.store.steps[REF].glue_run_id == result["glue_run_id"]
 
