@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from relay.contract import PIPELINE_NAME_PATTERN, RUN_ID_PATTERN, STEP_ID_PATTERN, LandedObject, ParamValue
+from relay.contract import (
+    PIPELINE_NAME_PATTERN,
+    RUN_ID_PATTERN,
+    STEP_ID_PATTERN,
+    LandedObject,
+    ParamValue,
+    argument_problem,
+)
 
 __all__ = ["LandedObject"]  # defined by the contract; most of the functions import it from here
 
@@ -49,6 +56,12 @@ class StepRequest(BaseModel):
     @field_validator("arguments")
     @classmethod
     def _as_glue_strings(cls, arguments: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        # Checked again here, not only when the pipeline compiles: whoever can start an execution or edit a
+        # state machine must not reach StartJobRun with Glue's own arguments (--extra-py-files s3://... runs
+        # code as the Glue role) or gluerelay's (--run_id, --summary_uri: another run's output).
+        problems = [p for name in arguments if (p := argument_problem(name))]
+        if problems:
+            raise ValueError("job arguments refused: " + "; ".join(problems))
         # Glue takes strings; an argument that renders empty is left out, so the job's default applies.
         return {
             k: (str(v).lower() if isinstance(v, bool) else str(v))

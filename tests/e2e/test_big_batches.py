@@ -60,7 +60,12 @@ def test_ten_thousand_objects_land_in_runs_that_take_each_exactly_once(cloud: Lo
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:  # an export job writing its parts
             list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"a\nb\n"), keys))
-        eventually(lambda: queued("Messages") == OBJECTS, timeout=300, what="every Object Created queued")
+        # (visible, or received by a poll that began as the pause did: those wait in the poller's batch)
+        eventually(
+            lambda: queued("Messages") + queued("MessagesNotVisible") == OBJECTS,
+            timeout=300,
+            what="every Object Created queued",
+        )
     finally:
         cloud.pollers.resume()
     # Batches fill to 6 MB and go at once; the remainder waits for its window, which the clock then ends

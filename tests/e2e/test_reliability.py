@@ -28,6 +28,7 @@ from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 WINDOW_SECONDS = 2  # the arrival batching window here
+HOLD_SECONDS = 30  # how long a held-back event waits (clock seconds): far beyond a batching window
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +102,43 @@ def objects_of(cloud: LocalCloud, run_id: str) -> list[str]:
 
 @pytest.mark.chaos("01 duplicate S3 events")
 def test_the_same_object_created_three_times_is_processed_once(cloud: LocalCloud, chaos: list[Row]) -> None:
+    """One copy of A's Object Created arrives at once; two are held back and come in a later batch beside a
+    new object B. That batch names a different run (its objects differ), so only the object ledger can
+    tell that A is taken: B's run must take B alone."""
+    sqs, queue = cloud.client("sqs"), cloud.template.get_att("ArrivalQueue", "QueueUrl")
+    held = HOLD_SECONDS
+    copy = iter([0.0, held, held])
     cloud.bus.copies = lambda event: 3 if event.get("source") == "aws.s3" else 1
-    delivered = len(cloud.bus.deliveries)
-    reports = land_and_follow(cloud, rows=600, files=1, seed=51)
+    cloud.bus.delay = lambda event: next(copy) if event.get("source") == "aws.s3" else 0.0
+    [a] = land(cloud, rows=600, files=1, seed=51)
+    [first] = runs_taking(cloud, [a])
+    cloud.bus.copies = cloud.bus.delay = None
 
-    assert [r.status for r in reports] == ["SUCCEEDED"]
-    assert len([d for d in cloud.bus.deliveries[delivered:] if d.source == "aws.s3"]) == 3
-    figures = every_row_once(cloud, [r.run_id for r in reports], rows_in=600)
-    chaos.append(row("01 duplicate S3 events", figures, "3 deliveries of one Object Created, one run"))
+    def queued() -> int:  # visible, or taken by a poll that began as the pause did
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        found = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+        return sum(int(found[n]) for n in names)
+
+    cloud.pollers.pause()  # A's two late copies and B's event wait in the queue together: one batch
+    try:
+        [b] = land(cloud, rows=300, files=1, seed=52)
+        cloud.clock.advance(held)  # the held copies are delivered
+        eventually(lambda: queued() == 3, what="A's two late copies and B's event queued together")
+    finally:
+        cloud.pollers.resume()
+    runs = runs_taking(cloud, [a, b])
+    reports = follow_runs(cloud, runs)
+
+    assert [r.status for r in reports] == ["SUCCEEDED", "SUCCEEDED"], [r.cause for r in reports]
+    [second] = set(runs) - {first}
+    assert [o.key for o in runs[first].objects] == [a]
+    assert [o.key for o in runs[second].objects] == [b]  # A's late copies started nothing
+    figures = every_row_once(cloud, list(runs), rows_in=900)
+    chaos.append(
+        row(
+            "01 duplicate S3 events", figures, "A delivered 3 times, 2 copies in a later batch with B: A once"
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------ 2. burst

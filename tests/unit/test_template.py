@@ -197,3 +197,29 @@ def test_retried_error_names_are_the_lambda_error_types_we_raise(
 
 def test_the_test_substitutions_cover_what_a_definition_needs() -> None:
     assert set(SUBSTITUTIONS) == set(NEEDED)
+
+
+def test_every_queue_topic_and_bucket_policy_refuses_requests_without_tls() -> None:
+    template = load_template()
+    kinds = {"AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy"}
+    policies = {n: r for n, r in template["Resources"].items() if r["Type"] in kinds}
+    assert len(policies) == 4
+    for name, res in policies.items():
+        denies = [
+            s
+            for s in res["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny"
+            and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        ]
+        assert denies, f"{name} does not deny requests without TLS"
+
+
+def test_only_this_stacks_glue_event_rules_may_dead_letter_into_its_queue() -> None:
+    policy = load_template()["Resources"]["GlueEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+    [allow] = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    sources = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sources == [
+        {"Fn::GetAtt": ["OnGlueEventFunctionJobStateChange", "Arn"]},
+        {"Fn::GetAtt": ["OnGlueEventFunctionCrawlerStateChange", "Arn"]},
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from relay.contract import RunStatus
 from relay.errors import ConcurrentRunsExceededException, RelayError
 from relay.logic.steps import Verdict, on_job_event, start_step, sweep
@@ -351,3 +352,22 @@ def test_an_event_of_a_run_the_attempt_did_not_start_changes_nothing() -> None:
         0, "ignored: a job run this step's attempt did not start"
     )
     assert cloud.store.steps[REF].status == StepStatus.OPEN
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("--extra-py-files", "not a script argument"),
+        ("--TempDir", "not a script argument"),
+        ("--summary_uri", "set by gluerelay"),
+        ("--staging_uri", "set by gluerelay"),
+        ("--conf", "reserved by Glue"),
+    ],
+)
+def test_a_step_request_carrying_glues_or_gluerelays_own_arguments_is_refused(name: str, why: str) -> None:
+    """Whoever can start an execution or edit its state machine cannot reach StartJobRun with them."""
+    with pytest.raises(ValidationError) as refused:
+        StepRequest.model_validate(
+            {**request().model_dump(), "arguments": {"--source": "s3", name: "s3://elsewhere/x.py"}}
+        )
+    assert name in str(refused.value) and why in str(refused.value)
