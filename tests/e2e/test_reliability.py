@@ -90,6 +90,34 @@ def every_row_once(cloud: LocalCloud, run_ids: list[str], rows_in: int) -> Figur
     return figures
 
 
+def sweep_seconds(cloud: LocalCloud) -> int:
+    return int(cloud.template.parameters["SweepIntervalMinutes"]) * 60
+
+
+def customers_crawlers(cloud: LocalCloud) -> dict[str, tuple[str, str]]:
+    """The customers pipeline's crawler steps: (crawler, the step whose data it must crawl)."""
+    return {
+        "crawl_raw": (glue_name(cloud, "RawCustomersCrawler"), "extract"),
+        "crawl_cleansed": (glue_name(cloud, "CleansedCustomersCrawler"), "cleanse"),
+    }
+
+
+def each_crawl_after_its_data(
+    cloud: LocalCloud, report: RunReport, crawlers: dict[str, tuple[str, str]]
+) -> None:
+    """Each crawler step was completed by the crawl its facts name, as Glue recorded it, and that crawl
+    started after the job run that wrote the step's data had ended."""
+    steps = {s.step: s for s in report.steps}
+    for step, (crawler, data_step) in crawlers.items():
+        wrote = next(r for r in cloud.glue.job_runs if r.run_id == steps[data_step].glue_id)
+        crawl_id = steps[step].facts.get("crawl_id")
+        served = next((c for c in cloud.glue.crawls if c.crawler == crawler and c.crawl_id == crawl_id), None)
+        assert served is not None, (report.run_id, step, steps[step].facts)
+        assert served.state == "COMPLETED" and wrote.completed and served.started >= wrote.completed, (
+            f"{report.run_id} {step}: completed by a crawl that started before its data was written"
+        )
+
+
 def objects_of(cloud: LocalCloud, run_id: str) -> list[str]:
     """The landed keys a run was started for (its manifest)."""
     s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
@@ -180,10 +208,7 @@ def test_a_burst_of_200_objects_is_batched_into_full_runs_and_every_row_lands_on
 def test_twenty_concurrent_runs_share_crawls_and_each_waits_for_a_crawl_of_its_own_data(
     cloud: LocalCloud, chaos: list[Row]
 ) -> None:
-    crawlers = {
-        "crawl_raw": (glue_name(cloud, "RawCustomersCrawler"), "extract"),
-        "crawl_cleansed": (glue_name(cloud, "CleansedCustomersCrawler"), "cleanse"),
-    }
+    crawlers = customers_crawlers(cloud)
     first_crawl = len(cloud.glue.crawls)
     cloud.glue.timing.min_crawl_seconds = 3.0  # AWS crawls take a minute or more: crawls overlap runs
     try:
@@ -198,19 +223,12 @@ def test_twenty_concurrent_runs_share_crawls_and_each_waits_for_a_crawl_of_its_o
     assert [r.status for r in reports] == ["SUCCEEDED"] * 20, [r.cause for r in reports if r.cause]
     crawls = cloud.glue.crawls[first_crawl:]
     counts = {}
-    for step, (crawler, data_step) in crawlers.items():
+    for step, (crawler, _) in crawlers.items():
         mine = [c for c in crawls if c.crawler == crawler]
         counts[step] = len(mine)
         assert len(mine) < 20, f"{crawler}: {len(mine)} crawls for 20 runs, nothing coalesced"
-        for report in reports:
-            steps = {s.step: s for s in report.steps}
-            wrote = next(r for r in cloud.glue.job_runs if r.run_id == steps[data_step].glue_id)
-            # The crawl the step records as the one that completed it.
-            served = next((c for c in mine if c.crawl_id == steps[step].facts.get("crawl_id")), None)
-            assert served is not None, (report.run_id, step, steps[step].facts)
-            assert served.state == "COMPLETED" and wrote.completed and served.started >= wrote.completed, (
-                f"{report.run_id} {step}: completed by a crawl that started before its data was written"
-            )
+    for report in reports:
+        each_crawl_after_its_data(cloud, report, crawlers)
     figures = every_row_once(cloud, [r.run_id for r in reports], rows_in=1000)
     chaos.append(
         row(
@@ -272,19 +290,47 @@ def test_lost_job_and_crawler_events_are_repaired_by_the_sweeper(cloud: LocalClo
             return True
         return False
 
+    # Each crawler has a finished crawl from before this run (the other scenarios leave some; run alone, the
+    # scenario crawls once first), so a sweep that took any finished crawl for the step's would be caught.
+    glue = cloud.client("glue")
+    crawlers = [glue_name(cloud, "RawCustomersCrawler"), glue_name(cloud, "CleansedCustomersCrawler")]
+    for crawler in crawlers:
+        if not any(c.crawler == crawler and c.state == "COMPLETED" for c in cloud.glue.crawls):
+            glue.start_crawler(Name=crawler)
+    eventually(
+        lambda: (
+            all(any(c.crawler == n and c.state == "COMPLETED" for c in cloud.glue.crawls) for n in crawlers)
+            and all(glue.get_crawler(Name=n)["Crawler"]["State"] == "READY" for n in crawlers)
+        ),
+        what="an earlier, finished crawl of each crawler",
+    )
     cloud.bus.drop = drop
-    repair_after = int(cloud.template.parameters["RepairAfterSeconds"])
+    # A step is repaired by the first sweep after it is RepairAfterSeconds old; sweeps fire on their schedule
+    # (each with its own time), so moving the clock by this much always brings one.
+    overdue = int(cloud.template.parameters["RepairAfterSeconds"]) + sweep_seconds(cloud) + 60
+    first_crawl = len(cloud.glue.crawls)
+    # Each crawl of the run outlasts sweeps of its overdue step, while the crawlers' earlier crawls (of
+    # earlier scenarios) are finished: a sweep must not take one of those for the step's own.
+    cloud.glue.timing.min_crawl_seconds = 2.5 * overdue
     known = {e["executionArn"] for e in cloud.executions()}
     land(cloud, rows=500, files=1, seed=54)
     [execution] = cloud.wait_for_new_executions(1, known)
     arn = execution["executionArn"]
     sfn = cloud.client("stepfunctions")
-    repairs = 0
-    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        time.sleep(0.5)
-        if len(dropped) > repairs:  # an event was lost: the next sweep finds its step overdue
-            repairs += 1
-            cloud.clock.advance(repair_after + 60)
+    repairs = sweeps_mid_crawl = 0
+    deadline = time.monotonic() + 300
+    try:
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            assert time.monotonic() < deadline, f"run still RUNNING after 300 s: {build(cloud, arn).steps}"
+            time.sleep(0.5)
+            if len(dropped) > repairs:  # an event was lost: the next sweep finds its step overdue
+                repairs += 1
+                cloud.clock.advance(overdue)
+            elif any(c.state == "RUNNING" for c in cloud.glue.crawls[first_crawl:]):
+                sweeps_mid_crawl += 1  # a crawler step is overdue and its crawl still running
+                cloud.clock.advance(overdue)
+    finally:
+        cloud.glue.timing.min_crawl_seconds = 0.0
     report = build(cloud, arn)
 
     assert sorted(dropped) == sorted(lost)
@@ -294,9 +340,15 @@ def test_lost_job_and_crawler_events_are_repaired_by_the_sweeper(cloud: LocalClo
     # The clock races on here, so a sweep may also beat a real event to a later step: either completes
     # it, once.
     assert all(s.status == "SUCCEEDED" for s in report.steps)
+    assert sweeps_mid_crawl >= 2
+    each_crawl_after_its_data(cloud, report, customers_crawlers(cloud))
     figures = every_row_once(cloud, [report.run_id], rows_in=500)
     chaos.append(
-        row("04 lost Glue events", figures, "job and crawler events lost; the sweeper completed both")
+        row(
+            "04 lost Glue events",
+            figures,
+            f"job and crawler events lost; the sweeper completed both ({sweeps_mid_crawl} sweeps mid-crawl)",
+        )
     )
 
 
