@@ -85,6 +85,10 @@ chaos: $(STAMP) ## Fault-tolerance scenarios in the local cloud → table in REL
 	$(BIN)/pytest -m chaos -q || true
 	$(BIN)/python -m tests.e2e.chaos
 
+.PHONY: mutants
+mutants: $(STAMP) ## Break each reliability guarantee in a scratch copy; its scenario must fail (MUTANTS="04 05")
+	$(BIN)/python -m tests.mutants $${MUTANTS:-}
+
 .PHONY: bench
 # With Java on the machine the data plane also times job 2 on PySpark (the spark extra is installed for it).
 bench: $(STAMP) $(if $(shell command -v java),$(SPARK_STAMP)) ## Benchmarks → BENCHMARKS.md (about 25 min)

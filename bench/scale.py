@@ -24,7 +24,7 @@ from typing import Any
 from bench.measure import TreeMemory, goal_table
 from gluerelay.local.audit import account
 from gluerelay.local.cloud import CloudOptions, LocalCloud
-from gluerelay.local.runs import land, rows_landed, runs_taking
+from gluerelay.local.runs import carries_rows, land, rows_landed, runs_taking
 from gluerelay.pipelines.project import extended
 
 ROWS_PER_FILE = 10
@@ -76,7 +76,7 @@ def _burst(cloud: LocalCloud, memory: TreeMemory, landings: tuple[Landing, ...])
     ended = [cloud.wait_for_execution(cloud.execution_arn(run_id), timeout=1800) for run_id in sorted(seen)]
     statuses = [e["status"] for e in ended]
     wall = max(e["stopDate"].timestamp() for e in ended) - began_at  # to the last run's end
-    figures = account(cloud, seen, rows_in=rows_in)
+    figures = account(cloud, seen, rows_in=rows_in, carries_rows=carries_rows)
     result = {
         "landings": [{"pipeline": p, "objects": n} for p, n in objects.items()],
         "arrivals": len(keys),

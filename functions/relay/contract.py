@@ -257,6 +257,12 @@ class LandedObject(BaseModel):
         return s3_uri(self.bucket, self.key)
 
     @property
+    def lineage_source(self) -> str:
+        """How the rows read from this version name it (job 1's `lineage_source` column; the Glue scripts,
+        self-contained, write the same form)."""
+        return f"{self.uri}?versionId={self.version_id}" if self.version_id else self.uri
+
+    @property
     def claim_pk(self) -> str:
         """Its claim's key in the control table: one claim per version (per content, unversioned)."""
         return f"{OBJECT_PK_PREFIX}{self.bucket}/{self.key}#{self.etag}#{self.version_id or ''}"

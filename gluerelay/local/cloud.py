@@ -43,6 +43,8 @@ from gluerelay.local.events import (
     sqs_mapping_problem,
 )
 from gluerelay.local.glue import GlueTiming, LocalGlue
+from gluerelay.local.journal import Journal
+from gluerelay.local.kms import log_group_refuses
 from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, endpoint_env, worker_base_env
 from gluerelay.local.states import ExecutionEvents
 from gluerelay.local.template import Environment, Template, TemplateError, state_machine_definition
@@ -145,7 +147,7 @@ class LocalCloud:
         # Seconds spent getting ready: loading the template, starting the services, deploying.
         self.timings: dict[str, float] = {"template": round(time.perf_counter() - began, 3)}
         self.work_dir = self.options.work_dir or Path(tempfile.mkdtemp(prefix="gluerelay-local-"))
-        self.logs: list[LogLine] = []
+        self.logs: Journal[LogLine] = Journal()
         self.skipped: list[str] = []
         self.outputs: dict[str, str] = {}
         self._clients: dict[str, Any] = {}
@@ -157,7 +159,11 @@ class LocalCloud:
     # ------------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> LocalCloud:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # a deploy that fails half way must not leave moto mocked for whatever runs next
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -413,7 +419,14 @@ class LocalCloud:
 
     def _create_log_group(self, t: Template, name: str, p: dict[str, Any]) -> None:
         group = t.physical_name(name)
-        self.client("logs").create_log_group(logGroupName=group)
+        key = str(p["KmsKeyId"]) if p.get("KmsKeyId") else None
+        if key is not None:
+            e = self.env
+            arn = f"arn:{e.partition}:logs:{e.region}:{e.account}:log-group:{group}"
+            refused = log_group_refuses(self.client, key, arn, e.region)
+            if refused:
+                raise TemplateError(f"{name}: CloudWatch Logs cannot encrypt log group {group}: {refused}")
+        self.client("logs").create_log_group(logGroupName=group, **({"kmsKeyId": key} if key else {}))
         if "RetentionInDays" in p:
             self.client("logs").put_retention_policy(
                 logGroupName=group, retentionInDays=int(p["RetentionInDays"])

@@ -26,6 +26,7 @@ from typing import Any
 import botocore.session
 
 from gluerelay.local.clock import Clock
+from gluerelay.local.journal import Journal
 from gluerelay.local.kms import topic_refuses
 from gluerelay.local.lambdas import LambdaRuntime
 
@@ -189,7 +190,7 @@ class LocalCloudWatch:
     account: str
     state_machines: list[str] = field(default_factory=list)
     queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL
-    notifications: list[AlarmNotification] = field(default_factory=list)
+    notifications: Journal[AlarmNotification] = field(default_factory=Journal)
     rejected_lines: int = 0
     _lambda_seen: int = 0
     _executions: dict[str, str] = field(default_factory=dict)

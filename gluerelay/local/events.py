@@ -23,6 +23,7 @@ from typing import Any
 from moto.events import models as events_models
 
 from gluerelay.local.clock import Clock
+from gluerelay.local.journal import Journal
 from gluerelay.local.lambdas import LambdaRuntime
 
 
@@ -35,6 +36,7 @@ class Delivery:
     detail_type: str
     rule: str
     target: str
+    event: dict[str, Any] = field(default_factory=dict, repr=False)  # what was delivered
 
 
 @dataclass
@@ -43,7 +45,7 @@ class EventBus:
     account: str
     lambdas: LambdaRuntime
     clients: Callable[[str], Any]
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: Journal[Delivery] = field(default_factory=Journal)
     # The local clock: the time events carry, and the one a held event waits on (tests can advance it).
     clock: Clock = field(default_factory=Clock)
     # Fault injection for tests, each asked per matching rule: drop the event (True); deliver it this
@@ -107,6 +109,12 @@ class EventBus:
             "resources": resources or [],
             "detail": detail,
         }
+        for rule in self._rules():
+            self.deliver_to_rule(rule, event)
+
+    def redeliver(self, event: dict[str, Any]) -> None:
+        """An event delivered again, as it was (its id included): EventBridge's at-least-once delivery,
+        or a copy arriving late, after later events."""
         for rule in self._rules():
             self.deliver_to_rule(rule, event)
 
@@ -174,7 +182,9 @@ class EventBus:
             return
         with self._lock:
             self.deliveries.append(
-                Delivery(time.time(), str(event.get("source")), str(event.get("detail-type")), rule, arn)
+                Delivery(
+                    time.time(), str(event.get("source")), str(event.get("detail-type")), rule, arn, event
+                )
             )
 
 
@@ -219,7 +229,9 @@ class Pollers:
     clients: Callable[[str], Any]
     clock: Clock = field(default_factory=Clock)  # the batching window counts on it
     mappings: dict[str, QueueMapping] = field(default_factory=dict)  # by function name
-    batches: list[tuple[str, int, int]] = field(default_factory=list)  # (function, records, payload bytes)
+    batches: Journal[tuple[str, int, int]] = field(
+        default_factory=Journal
+    )  # (function, records, payload bytes)
     _stop: threading.Event = field(default_factory=threading.Event)
     _paused: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)

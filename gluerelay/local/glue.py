@@ -29,6 +29,7 @@ from moto.glue import responses as glue_responses
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import run_job
 from gluerelay.local.clock import Clock
+from gluerelay.local.journal import Journal
 
 Publish = Callable[[str, str, dict[str, Any]], None]  # (source, detail-type, detail)
 SAMPLE_BYTES = 1 << 20
@@ -82,8 +83,8 @@ class LocalGlue:
     log_dir: Path | None = None
     # The local cloud's clock: the timing knobs count on it (a fast clock emulates long runs quickly).
     clock: Clock = field(default_factory=Clock)
-    job_runs: list[JobRunRecord] = field(default_factory=list)
-    crawls: list[CrawlRecord] = field(default_factory=list)
+    job_runs: Journal[JobRunRecord] = field(default_factory=Journal)
+    crawls: Journal[CrawlRecord] = field(default_factory=Journal)
     # Test hooks: make a job or a crawl fail with a message of our choosing. A job's value is the message
     # (the run ends FAILED) or (state, message) for another end: TIMEOUT, STOPPED or ERROR.
     fail_jobs: dict[str, str | tuple[str, str]] = field(default_factory=dict)
@@ -92,12 +93,16 @@ class LocalGlue:
     fail_runs: dict[str, int] = field(default_factory=dict)
     # Jobs whose runs never finish (a hung driver): RUNNING until BatchStopJobRun or the job's Timeout.
     hang_jobs: set[str] = field(default_factory=set)
+    # Crawlers whose crawls stay RUNNING (after their catalog work) until `release_crawler`: a test can act
+    # while a crawl is certainly in progress, however fast or slow the machine.
+    held_crawlers: set[str] = field(default_factory=set)
     # Connections that exist only locally (the SQLite stand-in for the RDS source): name -> JDBC URL.
     extra_connections: dict[str, str] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
     _undo: list[Callable[[], None]] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)  # job run id -> stop requested
     _crawler_lock: threading.Lock = field(default_factory=threading.Lock)
+    _released: threading.Condition = field(default_factory=threading.Condition)
     _closed: bool = False
     _start_run: Callable[..., str] = field(default=lambda *a, **k: "", repr=False)  # moto's StartJobRun
 
@@ -193,16 +198,28 @@ class LocalGlue:
 
         self._undo.append(undo)
 
+    def hold_crawler(self, name: str) -> None:
+        with self._released:
+            self.held_crawlers.add(name)
+
+    def release_crawler(self, name: str) -> None:
+        with self._released:
+            self.held_crawlers.discard(name)
+            self._released.notify_all()
+
     def uninstall(self) -> None:
         # Job runs still going (a hung one) are stopped quietly: nothing is left to hear their events.
         self._closed = True
         for stop in list(self._stops.values()):
             stop.set()
+        with self._released:
+            self._released.notify_all()
         while self._undo:
             self._undo.pop()()
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()]  # bounded: only what still runs
         self._threads.append(thread)
         thread.start()
 
@@ -373,6 +390,8 @@ class LocalGlue:
             except Exception as e:  # noqa: BLE001 - a crawl that cannot read its target fails, as Glue's does
                 error = f"{type(e).__name__}: {e}"
         self.clock.sleep(self.timing.min_crawl_seconds - (self.clock.now() - started))
+        with self._released:
+            self._released.wait_for(lambda: crawler.name not in self.held_crawlers or self._closed)
         crawl.end_time = datetime.now(UTC)
         crawl.error_message = error
         # Glue sends the crawl's event, then keeps the crawler STOPPING for a while before it is READY

@@ -95,3 +95,21 @@ def topic_refuses(clients: Any, topic_arn: str, service: str, context: dict[str,
     policy = kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
     refused = key_refuses(policy, service, ["kms:GenerateDataKey", "kms:Decrypt"], context)
     return f"topic {topic_arn} is encrypted with key {key['KeyId']}: {refused}" if refused else None
+
+
+def log_group_refuses(clients: Any, key_id: str, group_arn: str, region: str) -> str | None:
+    """Why CloudWatch Logs cannot encrypt the log group with this key (None when it can). CreateLogGroup
+    and AssociateKmsKey fail on AWS when the key's policy does not let `logs.<region>.amazonaws.com` use
+    it with the group's ARN as encryption context (CloudWatch Logs User Guide, "Encrypt log data in
+    CloudWatch Logs using AWS Key Management Service")."""
+    kms = clients("kms")
+    key = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    if key.get("KeyManager") == "AWS":
+        return f"key {key_id} is AWS managed: its policy cannot let CloudWatch Logs use it"
+    policy = kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    return key_refuses(
+        policy,
+        f"logs.{region}.amazonaws.com",
+        ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+        {"kms:EncryptionContext:aws:logs:arn": group_arn},
+    )

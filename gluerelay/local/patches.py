@@ -16,8 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.dynamodb import models as dynamodb_models
+from moto.glue import models as glue_models
+from moto.glue import responses as glue_responses
+from moto.glue.utils import validate_crawl_filters
 from moto.moto_api import state_manager
 from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.parser import models as sfn_models
@@ -76,10 +79,17 @@ def closed_tokens_time_out() -> None:
 
     moto: a token of a finished execution raises InvalidToken (only RUNNING executions are searched), a
     second SendTaskSuccess for a task that is already completed silently overwrites the first outcome, and
-    moto's own TaskTimedOut has no error code.
+    moto's own TaskTimedOut has no error code. Sends are also serialised here: two racing calls for one
+    token (the moto server serves each in its own thread) must not both find the task open and both be
+    accepted; on AWS exactly one is.
     """
+    lock = threading.Lock()
 
     def notify(backend: Any, token: str, outcome: Any) -> None:
+        with lock:
+            _notify(backend, token, outcome)
+
+    def _notify(backend: Any, token: str, outcome: Any) -> None:
         for execution in backend._get_executions():
             worker = getattr(execution, "exec_worker", None)
             if worker is None:
@@ -289,6 +299,31 @@ def glue_runs_wait_for_the_local_runtime() -> None:
         _undo.append(functools.partial(state_manager.set_transition, model, previous))
 
 
+def crawls_list_newest_first() -> None:
+    """ListCrawls answers the newest crawls first, honouring MaxResults and NextToken.
+
+    moto ignores both and always answers the 20 oldest crawls, so once a crawler has crawled 20 times
+    nothing new is listed: an event's crawl is no longer found by its end, and the sweeper never sees the
+    crawl that served a step. Glue's reference does not state the order; its console lists a crawler's
+    runs newest first, and that is what gluerelay asks for (`MaxResults`: the most recent crawls).
+    """
+    unpaginated = glue_models.GlueBackend.list_crawls.__wrapped__  # type: ignore[attr-defined]
+
+    def list_crawls(self: Any) -> Any:
+        filters = validate_crawl_filters(self.parameters.get("Filters", []))
+        crawls = unpaginated(self.glue_backend, self.parameters.get("CrawlerName"), filters)
+        crawls = sorted(crawls, key=lambda c: c.start_time, reverse=True)
+        start = int(self.parameters.get("NextToken") or 0)
+        size = int(self.parameters.get("MaxResults") or 20)
+        page = crawls[start : start + size]
+        answer: dict[str, Any] = {"Crawls": [crawl.as_dict() for crawl in page]}
+        if start + size < len(crawls):
+            answer["NextToken"] = str(start + size)
+        return ActionResult(answer)
+
+    _replace(glue_responses.GlueResponse, "list_crawls", list_crawls)
+
+
 def copies_check_the_source_etag() -> None:
     """CopyObject honours x-amz-copy-source-if-match: a source whose ETag differs answers 412
     PreconditionFailed and nothing is copied (Amazon S3 API Reference, CopyObject).
@@ -378,6 +413,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     waits_follow_the_clock,
     glue_sync_tasks_run,
     copies_check_the_source_etag,
+    crawls_list_newest_first,
     receives_stay_linear,
     quiet_the_interpreter,
 )

@@ -50,6 +50,12 @@ def rows_landed(pipeline: str, *, rows: int, seed: int) -> int:
     return rows
 
 
+def carries_rows(key: str) -> bool:
+    """Whether a landed sample file's rows are rows the runs must account for: the orders example's
+    headers file is joined into the order lines and has no rows of its own in the output."""
+    return not key.rsplit("/", 1)[-1].startswith(datagen_orders.HEADERS_FILE_PREFIX)
+
+
 def landing_prefix(cloud: LocalCloud, pipeline: str) -> str:
     s3 = cloud.project.pipeline(pipeline).triggers.s3
     if s3 is None:

@@ -13,7 +13,7 @@ import pytest
 from gluerelay.local.audit import account
 from gluerelay.local.cloud import ROOT, CloudOptions, LocalCloud
 from gluerelay.local.report import RunReport, build
-from gluerelay.local.runs import follow, land, rows_landed, runs_taking
+from gluerelay.local.runs import carries_rows, follow, land, rows_landed, runs_taking
 from tests.e2e.cli_process import gluerelay, validate
 from tests.waiter import eventually
 
@@ -39,7 +39,7 @@ def test_customers_and_orders_run_at_the_same_time_and_every_row_is_accounted_fo
     spans = sorted((r.detail.run.started_at or "", r.detail.run.ended_at or "") for r in reports)
     assert spans[1][0] < spans[0][1]
     rows_in = rows_landed("customers", rows=600, seed=201) + rows_landed("orders", rows=600, seed=202)
-    figures = account(cloud, [r.run_id for r in reports], rows_in=rows_in)
+    figures = account(cloud, [r.run_id for r in reports], rows_in=rows_in, carries_rows=carries_rows)
     assert (figures.lost, figures.duplicates, figures.objects_in_two_runs) == (0, 0, 0), figures
     listed = json.loads(gluerelay(cloud, "runs", "list", "--local", "--json").stdout)
     assert {r["run_id"]: r["pipeline"] for r in listed if r["run_id"] in {x.run_id for x in reports}} == {

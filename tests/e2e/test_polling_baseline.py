@@ -58,8 +58,10 @@ def test_polling_pays_per_poll_and_callbacks_pay_per_step(fast_cloud: LocalCloud
     # Four steps of at least 10 clock seconds each, in far less real time.
     assert ours.clock_seconds >= 4 * STEP_SECONDS
     assert polled.clock_seconds >= 4 * STEP_SECONDS
-    # A 10 s crawl needs at least two 5 s polls; each poll is Wait, the Lambda and the Choice.
-    assert polled.polls >= 4
+    # Every crawl is polled at least once; each poll is Wait, the Lambda and the Choice. How many polls a
+    # 10 s crawl takes depends on where the 5 s Waits fall against it, and on a busy machine (where one
+    # real second is five clock seconds here) they fall anywhere: `make bench` reports the counts.
+    assert polled.polls >= 2
     assert polled.transitions == 5 + 3 * polled.polls  # 2 .sync jobs, 2 crawler starts, the end
     assert polled.lambda_requests == 2 + polled.polls
     # Callbacks: the same seven transitions whatever the duration; start_step and on_glue_event per step.

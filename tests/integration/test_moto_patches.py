@@ -399,3 +399,73 @@ def test_sqs_calls_cost_what_they_carry_not_the_depth_of_the_queue(
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     counts = [attributes[f"ApproximateNumberOfMessages{kind}"] for kind in ("", "NotVisible", "Delayed")]
     assert counts == ["982", "20", "1"]  # the same answers: 1,003 sent, 20 received, 1 delayed
+
+
+def test_racing_sends_for_one_token_are_accepted_once(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two copies of one Glue event, each sending the step's outcome at the same moment: Step Functions
+    accepts one and answers TaskTimedOut to the others. The window between moto's check and its notify is
+    widened, so without the patch's serialisation several would be accepted."""
+    patches.install()
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    original = CallbackEndpoint.notify
+
+    def slow_notify(self: Any, outcome: Any) -> None:
+        time.sleep(0.2)
+        original(self, outcome)
+
+    monkeypatch.setattr(CallbackEndpoint, "notify", slow_notify)
+    arn, token = waiting_execution(sfn)
+    start = threading.Barrier(4)
+    answers: list[str] = []
+
+    def send() -> None:
+        start.wait(timeout=30)
+        try:
+            sfn.send_task_success(taskToken=token, output="{}")
+            answers.append("accepted")
+        except ClientError as e:
+            answers.append(str(e.response["Error"]["Code"]))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    finished(sfn, arn)
+
+    assert sorted(answers) == ["TaskTimedOut"] * 3 + ["accepted"], answers
+
+
+def test_list_crawls_answers_the_newest_crawls_first_page_by_page() -> None:
+    """Once a crawler has crawled more than 20 times, its newest crawls must still be listed: the sweeper
+    finds the crawl that served a step there, and on_glue_event the crawl an event reports."""
+    from datetime import timedelta
+
+    from moto.glue.models import FakeCrawl, glue_backends
+
+    def crawl_ids(glue: Any, **kwargs: Any) -> tuple[list[str], str | None]:
+        found = glue.list_crawls(CrawlerName="c", **kwargs)
+        return [c["CrawlId"] for c in found["Crawls"]], found.get("NextToken")
+
+    with mock_aws():
+        patches.uninstall()
+        glue = boto3.client("glue", region_name=REGION)
+        glue.create_crawler(Name="c", Role="r", Targets={"S3Targets": [{"Path": "s3://b/p/"}]})
+        crawler = glue_backends["123456789012"][REGION].crawlers["c"]
+        made = []
+        for index in range(25):
+            crawl = FakeCrawl("c")
+            crawl.start_time += timedelta(minutes=index)
+            crawler.crawls.append(crawl)
+            made.append(crawl.crawl_id)
+        newest_first = made[::-1]
+        assert newest_first[0] not in crawl_ids(glue, MaxResults=20)[0]  # stock moto: the 20 oldest
+        patches.install()
+        try:
+            first, token = crawl_ids(glue, MaxResults=20)
+            rest, last = crawl_ids(glue, MaxResults=20, NextToken=token)
+        finally:
+            patches.uninstall()
+    assert first == newest_first[:20]
+    assert (rest, last) == (newest_first[20:], None)

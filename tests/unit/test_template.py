@@ -33,7 +33,8 @@ def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         for policy in documents:
             document = policy.get("PolicyDocument", policy)
             for statement in document.get("Statement", []) if isinstance(document, dict) else []:
-                found.append((name, statement))
+                # A conditional statement (Fn::If) is checked as the statement it would be.
+                found += [(name, s) for s in statement.get("Fn::If", [None, statement])[1:] if "Effect" in s]
     return found
 
 
@@ -98,6 +99,24 @@ def test_the_jdbc_source_reads_its_credentials_from_secrets_manager_only() -> No
         "SourceSubnetId",
         "SourceSecurityGroupId",
         "SourceAvailabilityZone",
+    }
+
+
+def test_a_source_secret_under_a_customer_managed_key_can_be_read_through_secrets_manager_only() -> None:
+    """With SourceSecretKmsKeyArn set, the Glue roles may decrypt with that key, and only when Secrets
+    Manager asks on their behalf; without it, no KMS statement at all."""
+    template = load_template()
+    assert template["Conditions"]["HasSourceSecretKey"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SourceSecretKmsKeyArn"}, ""]}]
+    }
+    statements = template["Resources"]["SourceAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [conditional] = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    condition, statement, otherwise = conditional
+    assert (condition, otherwise) == ("HasSourceSecretKey", {"Ref": "AWS::NoValue"})
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Resource"] == {"Ref": "SourceSecretKmsKeyArn"}
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}
     }
 
 

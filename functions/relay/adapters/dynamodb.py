@@ -349,8 +349,13 @@ class ControlTable:
         return {"pk": obj.claim_pk, "sk": OBJECT_SK}
 
     def claim(self, obj: LandedObject, run_id: str, now: datetime) -> Claim | None:
+        # Claims are made from several threads at once (arrivals.CLAIM_CONCURRENCY): through the Table's
+        # client, which boto3 documents as thread-safe (a resource is not); that client still takes and
+        # gives plain values (the resource registered its (de)serialisation on it).
+        client, table = self._table.meta.client, self._table.name
         try:
-            self._table.put_item(
+            client.put_item(
+                TableName=table,
                 Item={
                     **self._object_key(obj),
                     "run_id": run_id,
@@ -364,7 +369,9 @@ class ControlTable:
         except ClientError as e:
             if not _conditional(e):
                 raise
-            item = self._table.get_item(Key=self._object_key(obj), ConsistentRead=True).get("Item")
+            item = client.get_item(TableName=table, Key=self._object_key(obj), ConsistentRead=True).get(
+                "Item"
+            )
             if item is None:  # the holder's claim expired (TTL) between the two calls: claim again
                 return self.claim(obj, run_id, now)
             return Claim(run_id=item["run_id"], claimed_at=datetime.fromisoformat(item["claimed_at"]))
