@@ -125,6 +125,7 @@ class _Ledger:
     figures: Figures
     out: dict[str, Counter[str]]  # run -> lineage source -> rows written (cleansed + quarantined)
     taken: dict[str, int] = field(default_factory=dict)  # lineage source -> its rows in
+    intact: set[str] = field(default_factory=set)  # lineage sources still there, same version and ETag
     runs_of: dict[str, set[str]] = field(default_factory=dict)  # lineage source -> runs that took or wrote it
 
     def take(self, run: str, objects: list[LandedObject]) -> int:
@@ -139,6 +140,7 @@ class _Ledger:
                     self.figures.problems.append(f"{source} (taken by {run}) is gone or changed")
                     continue
                 self.taken[source] = data_rows(obj.key, body)
+                self.intact.add(source)
             rows += self.taken[source]
         return rows
 
@@ -155,7 +157,7 @@ class _Ledger:
                 figures.duplicates += rows
                 figures.problems.append(f"{run} wrote {rows} rows of {source}, which it did not take")
         if written == 0 and dedup == 0 and status != "SUCCEEDED":
-            intact = sum(self.taken.get(o.lineage_source, 0) for o in objects if _version(self.cloud, o))
+            intact = sum(self.taken[o.lineage_source] for o in objects if o.lineage_source in self.intact)
             figures.retained += intact
             if intact < rows_in:
                 figures.lost += rows_in - intact
