@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gluerelay.local.clock import Clock
+    from gluerelay.local.lambdas import LambdaRuntime
 
 
 def waiter_definition(queue_url: str, timeout_seconds: int = 30) -> str:
@@ -49,3 +53,27 @@ def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condi
             return value
         time.sleep(0.1)
     raise AssertionError(f"{what} not met within {timeout:.0f} s")
+
+
+def through_retries(lambdas: LambdaRuntime, clock: Clock, function: str, retries: int) -> None:
+    """Let a failing event invocation of `function` take its next `retries` retries: each time one waits on
+    the clock for its attempt, move the clock past Lambda's retry delay (about 1, then 2 minutes)."""
+    spec = lambdas.spec_for(function)
+    assert spec is not None, f"{function} is not a function of the local cloud"
+
+    def attempted(cursor: int, attempt: int) -> bool:
+        return any(
+            i.function == spec.name and i.asynchronous and i.attempt == attempt
+            for i in lambdas.invocations[cursor:]
+        )
+
+    for retry in range(retries):
+        cursor = len(lambdas.invocations)
+        eventually(
+            lambda: lambdas.retries_waiting(function) > 0,
+            timeout=180,  # the first attempt may follow a Glue job run
+            what=f"{function}'s event invocation waiting to retry",
+        )
+        clock.advance(lambdas.retry_delays[min(retry, len(lambdas.retry_delays) - 1)])
+        attempt = retry + 2
+        eventually(lambda: attempted(cursor, attempt), what=f"{function}'s attempt {attempt}")  # noqa: B023

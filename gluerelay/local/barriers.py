@@ -54,10 +54,15 @@ class Barrier:
     match: Callable[[Write], str | None]
     parties: int
     timeout: float = 120.0
-    groups: dict[str, int] = field(default_factory=dict)  # group -> writes that arrived
     unfilled: list[str] = field(default_factory=list)  # groups released by the deadline, not by the racers
     _groups: dict[str, _Group] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def groups(self) -> dict[str, int]:
+        """Group -> writes that arrived."""
+        with self._lock:
+            return {name: group.arrived for name, group in self._groups.items()}
 
     def wait(self, write: Write) -> None:
         name = self.match(write)
@@ -66,7 +71,6 @@ class Barrier:
         with self._lock:
             group = self._groups.setdefault(name, _Group())
             group.arrived += 1
-            self.groups[name] = group.arrived
             if group.arrived >= self.parties:
                 group.full.set()
         if not group.full.wait(self.timeout):

@@ -45,7 +45,13 @@ from gluerelay.local.events import (
 from gluerelay.local.glue import GlueTiming, LocalGlue
 from gluerelay.local.journal import Journal
 from gluerelay.local.kms import log_group_refuses
-from gluerelay.local.lambdas import FunctionSpec, LambdaRuntime, endpoint_env, worker_base_env
+from gluerelay.local.lambdas import (
+    ASYNC_RETRY_DELAYS_SECONDS,
+    FunctionSpec,
+    LambdaRuntime,
+    endpoint_env,
+    worker_base_env,
+)
 from gluerelay.local.states import ExecutionEvents
 from gluerelay.local.template import Environment, Template, TemplateError, state_machine_definition
 
@@ -100,7 +106,7 @@ class CloudOptions:
     external_stacks: tuple[ExternalStack, ...] = (ERP,)
     environment: Environment = field(default_factory=Environment)
     timing: GlueTiming = field(default_factory=GlueTiming)
-    async_retry_delays: tuple[float, ...] = (1.0, 2.0)  # Lambda waits ~1 and ~2 minutes; tests cannot
+    async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS_SECONDS  # on the clock: tests advance it
     # CloudWatch evaluates alarms every minute; locally every second of clock time (and on clock.advance).
     alarm_evaluation_seconds: float = 1.0
     # Clock seconds per real second (see clock.Clock.rate): > 1 emulates long Glue runs and waits quickly.
@@ -187,7 +193,10 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(port)  # the ASL interpreter's clients when no mock is active
         self.endpoint = f"http://127.0.0.1:{port}"
         self.lambdas = LambdaRuntime(
-            worker_base_env(self.endpoint, self.env.region), self._log, self.options.async_retry_delays
+            worker_base_env(self.endpoint, self.env.region),
+            self._log,
+            self.clock,
+            self.options.async_retry_delays,
         )
         self._undo.append(self.lambdas.shutdown)
         self._install_lambda_hook()  # undone just before the runtime stops, after the services that invoke it

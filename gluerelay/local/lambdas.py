@@ -4,7 +4,8 @@ Each environment is a process of its own (`lambda_worker`) with the function's e
 module globals and logger state, as on Lambda: one event at a time, reused while warm, a cold start
 counted when a new one starts. The function's Timeout is enforced by stopping its process. Asynchronous
 invocations are retried as Lambda does (two retries unless the function's EventInvokeConfig says
-otherwise), then go to its OnFailure destination.
+otherwise, about one and then two minutes apart, waited on the local cloud's clock), then go to its
+OnFailure destination.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gluerelay.local.clock import Clock
+from gluerelay.local.journal import Journal
 
 LogSink = Callable[[str, str | None, str], None]  # (function name, request id, line)
 # Lambda retries a failed asynchronous invocation after about one and then two minutes.
@@ -167,10 +171,13 @@ class LambdaRuntime:
 
     base_env: dict[str, str]
     sink: LogSink
+    clock: Clock
     retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS_SECONDS
     specs: dict[str, FunctionSpec] = field(default_factory=dict)
-    invocations: list[Invocation] = field(default_factory=list)
+    invocations: Journal[Invocation] = field(default_factory=Journal)
     faults: dict[str, Fault] = field(default_factory=dict)
+    _in_flight: dict[str, int] = field(default_factory=dict)  # event invocations not yet ended, per function
+    _retrying: dict[str, int] = field(default_factory=dict)  # of those, waiting on the clock for a retry
     _idle: dict[str, list[_Environment]] = field(default_factory=dict)
     _busy: dict[str, int] = field(default_factory=dict)
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -204,8 +211,23 @@ class LambdaRuntime:
 
     def invocations_since(self, index: int) -> list[Invocation]:
         """The invocations that ended after the first `index` (a consumer's cursor)."""
+        return self.invocations[index:]
+
+    def in_flight(self, function: str) -> int:
+        """Event invocations of the function accepted and not yet ended (including those waiting to retry)."""
+        spec = self.spec_for(function)
         with self._lock:
-            return self.invocations[index:]
+            return self._in_flight.get(spec.name if spec else function, 0)
+
+    def retries_waiting(self, function: str) -> int:
+        """Event invocations of the function that failed and wait on the clock for their next attempt."""
+        spec = self.spec_for(function)
+        with self._lock:
+            return self._retrying.get(spec.name if spec else function, 0)
+
+    def _count(self, counts: dict[str, int], function: str, change: int) -> None:
+        with self._lock:
+            counts[function] = counts.get(function, 0) + change
 
     def spec_for(self, name_or_arn: str) -> FunctionSpec | None:
         name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
@@ -255,31 +277,48 @@ class LambdaRuntime:
             asynchronous,
             attempt,
         )
-        with self._lock:
-            self.invocations.append(invocation)
+        self.invocations.append(invocation)
         return Result(payload, error, invocation)
 
     def invoke_async(self, name: str, event: Any) -> None:
         """Event invocation: queued, retried on error, then sent to the OnFailure destination."""
-        self._async.submit(self._run_async, name, event)
+        spec = self.spec_for(name)
+        if spec is None:
+            return
+        self._count(self._in_flight, spec.name, 1)
+        self._async.submit(self._run_async, name, event, counted=True)
 
     def invoke_event_now(self, name: str, event: Any) -> None:
         """An event invocation (retries, OnFailure destination) run in the caller's thread, to its end."""
         self._run_async(name, event)
 
-    def _run_async(self, name: str, event: Any) -> None:
+    def _run_async(self, name: str, event: Any, *, counted: bool = False) -> None:
         spec = self.spec_for(name)
         if spec is None:
             return
-        attempts = 1 + spec.max_async_retries
-        for attempt in range(1, attempts + 1):
-            result = self.invoke(name, event, asynchronous=True, attempt=attempt)
-            if result.error is None:
-                return
-            if attempt < attempts:
-                time.sleep(self.retry_delays[min(attempt - 1, len(self.retry_delays) - 1)])
-            elif spec.on_failure is not None:
-                spec.on_failure(event, result.error)
+        if not counted:
+            self._count(self._in_flight, spec.name, 1)
+        try:
+            attempts = 1 + spec.max_async_retries
+            for attempt in range(1, attempts + 1):
+                result = self.invoke(name, event, asynchronous=True, attempt=attempt)
+                if result.error is None:
+                    return
+                if attempt < attempts:
+                    delay = self.retry_delays[min(attempt - 1, len(self.retry_delays) - 1)]
+                    self._wait_to_retry(spec.name, delay)
+                elif spec.on_failure is not None:
+                    spec.on_failure(event, result.error)
+        finally:
+            self._count(self._in_flight, spec.name, -1)
+
+    def _wait_to_retry(self, function: str, delay: float) -> None:
+        due = self.clock.now() + delay
+        self._count(self._retrying, function, 1)  # counted once `due` is fixed: an advance from now on counts
+        try:
+            self.clock.sleep(due - self.clock.now())
+        finally:
+            self._count(self._retrying, function, -1)
 
     def shutdown(self) -> None:
         self._async.shutdown(wait=False, cancel_futures=True)

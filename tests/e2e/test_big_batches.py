@@ -7,6 +7,7 @@ Its own module: it deploys a project copy with the `bulk` pipeline added (one ru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -56,6 +57,13 @@ def test_ten_thousand_objects_land_in_runs_that_take_each_exactly_once(cloud: Lo
         name = f"ApproximateNumberOf{state}"
         return int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=[name])["Attributes"][name])
 
+    # This test is about batching. On a saturated machine a batch of ~4,000 records can outlast on_arrival's
+    # 60 s Timeout (real seconds); Lambda then returns the batch to the queue and it would be counted twice.
+    # Give the function Lambda's longest timeout and the queue six times that, as Lambda requires of an SQS
+    # event source (both are what `update-function-configuration` / `set-queue-attributes` would do).
+    spec = cloud.lambdas.specs[arrival]
+    cloud.lambdas.register(dataclasses.replace(spec, timeout_seconds=900.0))
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(6 * 900)})
     cloud.pollers.pause()  # the whole burst is queued before Lambda polls (a backlog, as after an outage)
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:  # an export job writing its parts
@@ -82,7 +90,14 @@ def test_ten_thousand_objects_land_in_runs_that_take_each_exactly_once(cloud: Lo
     assert sum(r.step("count").facts["rows"]["rows_read"] for r in reports) == 2 * OBJECTS
     # Lambda's 6 MB payload limit split the burst; no invocation carried more
     batches = [(records, size) for function, records, size in cloud.pollers.batches if function == arrival]
-    assert sum(records for records, _ in batches) == OBJECTS
+    failed = [
+        (i.error_type, round(i.duration))
+        for i in cloud.lambdas.invocations
+        if i.function == arrival and i.error_type
+    ]
+    assert sum(records for records, _ in batches) == OBJECTS, (
+        f"on_arrival failed and its batch came back: {failed}"
+    )
     assert max(size for _, size in batches) <= ESM_PAYLOAD_LIMIT_BYTES
     full = batches[:-1]  # the last batch is what was left when its window ended
     assert len(full) == math.ceil(sum(size for _, size in batches) / ESM_PAYLOAD_LIMIT_BYTES) - 1 >= 1

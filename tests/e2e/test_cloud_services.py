@@ -19,7 +19,7 @@ from gluerelay.local.kms import topic_refuses
 from gluerelay.local.lambdas import FunctionSpec
 from gluerelay.local.report import build
 from gluerelay.local.runs import land
-from tests.waiter import eventually
+from tests.waiter import eventually, through_retries
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -80,6 +80,7 @@ def test_a_raising_event_handler_is_retried_then_dead_lettered_and_the_sweeper_f
     before = len(cloud.lambdas.invocations)
     cloud.lambdas.inject(function, "raise", times=3)
     arn = start_one_run(cloud, seed=32)
+    through_retries(cloud.lambdas, cloud.clock, function, retries=2)
     dlq = cloud.template.get_att("GlueEventsDeadLetterQueue", "QueueUrl")
     sqs = cloud.client("sqs")
     eventually(

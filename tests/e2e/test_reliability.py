@@ -27,7 +27,7 @@ from gluerelay.local.runs import follow as follow_runs
 from gluerelay.local.runs import land, runs_taking
 from tests.e2e.chaos import Row, row
 from tests.e2e.cli_process import gluerelay
-from tests.waiter import eventually
+from tests.waiter import eventually, through_retries
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 WINDOW_SECONDS = 2  # the arrival batching window here
@@ -626,6 +626,7 @@ def test_a_failing_event_handler_is_retried_dead_lettered_and_the_sweeper_still_
             known = {e["executionArn"] for e in cloud.executions()}
             land(cloud, rows=300, files=1, seed=seed)
             [execution] = cloud.wait_for_new_executions(1, known)
+            through_retries(cloud.lambdas, cloud.clock, handler, retries=2)
             [message] = eventually(
                 lambda: sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages"),
                 what=f"the OnFailure record ({fault})",
@@ -707,8 +708,12 @@ def test_malformed_and_unknown_events_are_logged_and_skipped_without_retries(
         ),
         what="every bad event handled",
     )
-    time.sleep(1.5)  # a retry would come after 1 s here
-
+    # Every event invocation has ended, or one waits on the clock to retry (which this test must not see).
+    eventually(
+        lambda: cloud.lambdas.in_flight(handler) == cloud.lambdas.retries_waiting(handler),
+        what="every event invocation ended or waiting to retry",
+    )
+    assert cloud.lambdas.retries_waiting(handler) == 0, "a bad event was raised, and Lambda retries it"
     calls = [i for i in cloud.lambdas.invocations[before:] if i.function == handler]
     assert len(calls) == len(bad), "no retries: every bad event was answered, not raised"
     assert all(i.error_type is None and i.attempt == 1 for i in calls)
