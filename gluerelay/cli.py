@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from relay.contract import RunStatus
 from rich.console import Console
 
 from gluerelay import datagen
@@ -35,7 +37,8 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(runs_app, name="runs")
-console = Console()
+# Piped output (`| grep`, a file) with no COLUMNS set is as wide as its content: a row stays one line.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 10_000)
 err_console = Console(stderr=True)
 DEFAULT_STACK = "gluerelay-dev"  # samconfig.toml's default stack_name
 LOCAL_STACK = "gluerelay-local"  # the stack a local cloud registers
@@ -293,8 +296,44 @@ def _since(value: str | None) -> timedelta | None:
     return timedelta(seconds=int(number) * _SINCE_UNITS[unit])
 
 
+def _check_ingest_date(value: str | None) -> str | None:
+    """A calendar date written YYYY-MM-DD, checked before anything is called."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date(value)
+    except ValueError:
+        return _bad_date(value)
+
+
+def _bad_date(value: str) -> str:
+    raise typer.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-01-31")
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _uniform(value: Any, key: str = "") -> Any:
+    """A document with every time in one format, UTC to the millisecond (`2026-01-31T12:00:00.000Z`): the
+    records write `+00:00`, Glue's events `Z`, at different precisions; a `*_at` / `*_on` text is a time."""
+    if isinstance(value, dict):
+        return {k: _uniform(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_uniform(v, key) for v in value]
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, str) and key.endswith(("_at", "_on")):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return _utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    return value
+
+
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
+    typer.echo(json.dumps(_uniform(value), indent=2, default=str))
 
 
 PipelineOption = Annotated[
@@ -306,8 +345,7 @@ PipelineOption = Annotated[
 def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
     pipeline: PipelineOption = None,
     status: Annotated[
-        str | None,
-        typer.Option(help="Only runs with this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED"),
+        RunStatus | None, typer.Option(case_sensitive=False, help="Only runs with this status")
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only runs started within this long: 30m, 12h, 2d, 1w")
@@ -389,8 +427,10 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
     from gluerelay.operate import list_runs, run_costs, total_cost
     from gluerelay.views import costs_table
 
-    if (run_id is None) == (since is None):
-        raise typer.BadParameter("name one RUN or give --since (not both)", param_hint="RUN / --since")
+    if run_id is not None and since is not None:
+        raise typer.BadParameter("name one RUN or give --since, not both", param_hint="RUN / --since")
+    if run_id is None and since is None:
+        raise typer.BadParameter("name one RUN or give --since (30m, 12h, 2d)", param_hint="RUN / --since")
     window = _since(since)
 
     def costs() -> list[Any]:
@@ -422,7 +462,9 @@ def start(  # noqa: PLR0917 - Typer maps each parameter to an option
         list[str] | None,
         typer.Option(help="A run parameter, name=value (repeat for more)", metavar="NAME=VALUE"),
     ] = None,
-    ingest_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, UTC)")] = None,
+    ingest_date: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD (default: today, UTC)", callback=_check_ingest_date)
+    ] = None,
     project: ProjectOption = None,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -450,6 +492,48 @@ def start(  # noqa: PLR0917 - Typer maps each parameter to an option
         _print_json(dataclasses.asdict(started))
         return
     typer.echo(started.run_id)
+
+
+@app.command("logs")
+def logs(  # noqa: PLR0917 - Typer maps each parameter to an option
+    run: Annotated[
+        str | None, typer.Option(help="Only this run: function lines naming it, its Glue job runs' output")
+    ] = None,
+    since: Annotated[str, typer.Option(help="From this long ago: 30m, 12h, 2d, 1w")] = "1h",
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C ends)")
+    ] = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The stack's log lines, oldest first: its functions', Glue jobs' and state machines' log groups."""
+    from gluerelay.operate import log_events
+
+    window = _since(since)
+    assert window is not None
+    target = _target(stack, region, profile, local)
+    cursor: int | None = None
+    while True:
+        found = _operator_errors(
+            functools.partial(log_events, target, run_id=run, since=window, after_ms=cursor)
+        )
+        for event in found:
+            if as_json:
+                typer.echo(json.dumps(dataclasses.asdict(event)))
+            else:
+                source = event.group.rsplit("/", 1)[-1]
+                typer.echo(f"{event.at} {source} {event.message}")
+        if found:
+            cursor = found[-1].timestamp
+        if not follow:
+            return
+        time.sleep(FOLLOW_SECONDS)
+
+
+FOLLOW_SECONDS = 2.0  # how often `gluerelay logs --follow` asks for new lines
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -717,3 +717,59 @@ def total_cost(costs: list[RunCost]) -> CostTotal:
         invocations,
         round(usd, 6),
     )
+
+
+# ---------------------------------------------------------------------------------------------- logs
+
+
+@dataclass
+class LogEvent:
+    timestamp: int  # milliseconds since the epoch, as CloudWatch Logs stamps it
+    at: str  # the same, UTC ISO 8601
+    group: str
+    stream: str
+    message: str
+
+
+def log_events(
+    target: Target,
+    *,
+    run_id: str | None = None,
+    since: timedelta = timedelta(hours=1),
+    after_ms: int | None = None,
+) -> list[LogEvent]:
+    """The stack's log lines (its functions', Glue jobs' and state machines' groups: output LogGroupNames)
+    since `since` ago, or after `after_ms` (a follower's cursor), oldest first. With `run_id`: the
+    functions' lines that name the run, and the whole output and error of the run's Glue job runs."""
+    groups = [g for g in target.output("LogGroupNames").split(",") if g]
+    logs = target.client("logs")
+    start = after_ms + 1 if after_ms is not None else int((datetime.now(UTC) - since).timestamp() * 1000)
+    job_runs = (
+        [s.glue_id for s in run_detail(target, run_id, catalog=False).steps if s.kind == "job" and s.glue_id]
+        if run_id
+        else []
+    )
+    found: list[LogEvent] = []
+    for group in groups:
+        query: dict[str, Any] = {"logGroupName": group, "startTime": start}
+        if run_id and group.startswith("/aws-glue/"):
+            if not job_runs:
+                continue
+            query["logStreamNames"] = job_runs  # Glue names a run's streams after it
+        elif run_id:
+            query["filterPattern"] = f'"{run_id}"'
+
+        def pages(query: dict[str, Any] = query) -> list[dict[str, Any]]:
+            try:
+                return list(logs.get_paginator("filter_log_events").paginate(**query))
+            except logs.exceptions.ResourceNotFoundException:
+                return []  # a group (or a run's stream) nothing has written to yet
+
+        for page in target.call(pages):
+            for event in page.get("events", []):
+                stamp = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
+                at = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                found.append(
+                    LogEvent(event["timestamp"], at, group, event["logStreamName"], event["message"])
+                )
+    return sorted(found, key=lambda e: e.timestamp)

@@ -39,15 +39,15 @@ def _status(status: str) -> str:
 
 def runs_table(runs: list[RunSummary], console: Console) -> None:
     table = Table(title=f"{len(runs)} run{'s' if len(runs) != 1 else ''}", title_justify="left")
+    ids = [run.run_id + (f" ({run.executions} executions)" if run.executions > 1 else "") for run in runs]
     for column in ("run", "pipeline", "status", "trigger", "started (UTC)", "duration", "failing step"):
-        table.add_column(
-            column, no_wrap=column != "failing step", min_width=9 if column == "status" else None
-        )
-    for run in runs:
+        # A run id is never cut, however narrow the terminal: the other columns give way.
+        widths = {"run": max(map(len, ids), default=3), "status": 9}
+        table.add_column(column, no_wrap=column != "failing step", min_width=widths.get(column))
+    for run, run_id in zip(runs, ids, strict=True):
         failing = f"{run.failed_step} ({run.error})" if run.failed_step else ""
-        resumed = f" ({run.executions} executions)" if run.executions > 1 else ""
         table.add_row(
-            run.run_id + resumed,
+            run_id,
             run.pipeline,
             _status(run.status),
             run.trigger or "-",

@@ -154,8 +154,8 @@ class Lease(BaseModel):
 class JobStateChange(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
-    job_name: str = Field(alias="jobName")
-    job_run_id: str = Field(alias="jobRunId")
+    job_name: str = Field(alias="jobName", min_length=1)
+    job_run_id: str = Field(alias="jobRunId", min_length=1)
     state: Literal["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED"]
     severity: str | None = None
     message: str | None = None
@@ -164,7 +164,7 @@ class JobStateChange(BaseModel):
 class CrawlerStateChange(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
-    crawler_name: str = Field(alias="crawlerName")
+    crawler_name: str = Field(alias="crawlerName", min_length=1)
     state: Literal["Succeeded", "Failed"]
     message: str | None = None
     error_message: str | None = Field(default=None, alias="errorMessage")

@@ -52,6 +52,7 @@ from gluerelay.local.lambdas import (
     endpoint_env,
     worker_base_env,
 )
+from gluerelay.local.logs import LogDelivery
 from gluerelay.local.states import ExecutionEvents
 from gluerelay.local.template import Environment, Template, TemplateError, state_machine_definition
 
@@ -192,6 +193,9 @@ class LocalCloud:
         self._undo.append(server.stop)
         os.environ["MOTO_PORT"] = str(port)  # the ASL interpreter's clients when no mock is active
         self.endpoint = f"http://127.0.0.1:{port}"
+        self.log_delivery = LogDelivery(self.client)
+        self.log_delivery.start()
+        self._undo.append(self.log_delivery.stop)
         self.lambdas = LambdaRuntime(
             worker_base_env(self.endpoint, self.env.region),
             self._log,
@@ -204,6 +208,7 @@ class LocalCloud:
         self.cloudwatch = LocalCloudWatch(
             self.client, self.clock, self.lambdas, self.env.region, self.env.account
         )
+        self._undo.append(self.cloudwatch.install_history())
         self.bus = EventBus(self.env.region, self.env.account, self.lambdas, self.client, clock=self.clock)
         self.bus.install()
         self._undo.append(self.bus.uninstall)
@@ -217,6 +222,7 @@ class LocalCloud:
             s3=self.client("s3"),
             timing=self.options.timing,
             log_dir=self.work_dir / "glue-logs",
+            logs=self.log_delivery,
             clock=self.clock,
         )
         self.glue.install()
@@ -260,8 +266,9 @@ class LocalCloud:
                 self._clients[service] = boto3.client(service, region_name=self.env.region)
             return self._clients[service]
 
-    def _log(self, function: str, request_id: str | None, line: str) -> None:
+    def _log(self, function: str, request_id: str | None, line: str, stream: str) -> None:
         self.logs.append(LogLine(time.time(), function, request_id, line))
+        self.log_delivery.put(f"/aws/lambda/{function}", stream, line)
         self.cloudwatch.ingest_log(function, line)
 
     def _install_lambda_hook(self) -> None:

@@ -358,6 +358,85 @@ class LocalCloudWatch:
         self.notifications.append(change)
         return change
 
+    def install_history(self) -> Callable[[], None]:
+        """Answer DescribeAlarmHistory from this CloudWatch's record; returns the undo."""
+        from moto.cloudwatch.responses import CloudWatchResponse
+        from moto.core.responses import ActionResult
+
+        local = self
+        names = (
+            "AlarmName",
+            "AlarmTypes",
+            "HistoryItemType",
+            "StartDate",
+            "EndDate",
+            "MaxRecords",
+            "NextToken",
+            "ScanBy",
+        )
+
+        def describe_alarm_history(response: Any) -> ActionResult:
+            return ActionResult(local.history({name: response._get_param(name) for name in names}))
+
+        CloudWatchResponse.describe_alarm_history = describe_alarm_history  # type: ignore[attr-defined]
+        return lambda: delattr(CloudWatchResponse, "describe_alarm_history")
+
+    def history(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """DescribeAlarmHistory (moto has none): each state change the local CloudWatch made (StateUpdate)
+        and each of its SNS actions (Action: executed, or failed and why), filtered and paged as CloudWatch
+        does; newest first unless ScanBy is TimestampAscending."""
+        items: list[dict[str, Any]] = []
+        for change in self.notifications:
+            base = {"AlarmName": change.alarm, "AlarmType": "MetricAlarm", "Timestamp": change.at}
+            data = {
+                "version": "1.0",
+                "oldState": {"stateValue": change.old_state},
+                "newState": {"stateValue": change.new_state, "stateReason": change.reason},
+            }
+            summary = f"Alarm updated from {change.old_state} to {change.new_state}"
+            items.append(
+                {
+                    **base,
+                    "HistoryItemType": "StateUpdate",
+                    "HistorySummary": summary,
+                    "HistoryData": json.dumps(data),
+                }
+            )
+            actions = [(t, "Succeeded", f"Successfully executed action {t}") for t in change.topics]
+            actions += [(t, "Failed", message) for t, message in change.failed.items()]
+            for topic, state, message in actions:
+                data = {
+                    "actionState": state,
+                    "notificationResource": topic,
+                    "stateUpdateTimestamp": _stamp(change.at),
+                }
+                items.append(
+                    {
+                        **base,
+                        "HistoryItemType": "Action",
+                        "HistorySummary": message,
+                        "HistoryData": json.dumps(data),
+                    }
+                )
+        wanted = {
+            "AlarmName": parameters.get("AlarmName"),
+            "HistoryItemType": parameters.get("HistoryItemType"),
+        }
+        items = [i for i in items if all(v is None or i[k] == v for k, v in wanted.items())]
+        if types := parameters.get("AlarmTypes"):
+            items = [i for i in items if i["AlarmType"] in types]
+        if start := _when(parameters.get("StartDate")):
+            items = [i for i in items if i["Timestamp"] >= start]
+        if end := _when(parameters.get("EndDate")):
+            items = [i for i in items if i["Timestamp"] <= end]
+        items.sort(key=lambda i: i["Timestamp"], reverse=parameters.get("ScanBy") != "TimestampAscending")
+        first = int(parameters.get("NextToken") or 0)
+        size = int(parameters.get("MaxRecords") or 100)
+        answer: dict[str, Any] = {"AlarmHistoryItems": items[first : first + size]}
+        if first + size < len(items):
+            answer["NextToken"] = str(first + size)
+        return answer
+
     def _notify(self, topic: str, alarm: dict[str, Any], change: AlarmNotification) -> None:
         """The message CloudWatch publishes to an alarm's SNS action."""
         region = _region_name(self.region)
@@ -487,6 +566,14 @@ def _decide(
             f"datapoint(s) were treated as [{treated}]."
         )
     return state, reason
+
+
+def _when(value: Any) -> datetime | None:
+    """A DescribeAlarmHistory date parameter (a datetime, or ISO 8601 text), in UTC."""
+    if value in (None, ""):
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _stamp(at: datetime) -> str:

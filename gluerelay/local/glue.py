@@ -30,6 +30,7 @@ from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import run_job
 from gluerelay.local.clock import Clock
 from gluerelay.local.journal import Journal
+from gluerelay.local.logs import LogDelivery, glue_log_groups
 
 Publish = Callable[[str, str, dict[str, Any]], None]  # (source, detail-type, detail)
 SAMPLE_BYTES = 1 << 20
@@ -98,6 +99,8 @@ class LocalGlue:
     held_crawlers: set[str] = field(default_factory=set)
     # Connections that exist only locally (the SQLite stand-in for the RDS source): name -> JDBC URL.
     extra_connections: dict[str, str] = field(default_factory=dict)
+    # Where a job run's driver output and error go (CloudWatch Logs, as Glue sends them); None: nowhere.
+    logs: LogDelivery | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _undo: list[Callable[[], None]] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)  # job run id -> stop requested
@@ -315,6 +318,7 @@ class LocalGlue:
             "GlueVersion": job.glue_version,
             "DPUSeconds": float(max(seconds, 60) * workers),  # Glue 2.0+: billed per second, 1-minute minimum
         }
+        self._deliver_logs(job, run.job_run_id, log_path, error)
         run.status = record.state = state
         record.completed, record.error, record.log_path = time.time(), error, log_path
         self._stops.pop(run.job_run_id, None)
@@ -328,6 +332,22 @@ class LocalGlue:
         }
         if not self._closed:
             self.publish("aws.glue", "Glue Job State Change", detail)
+
+    def _deliver_logs(self, job: Any, run_id: str, log_path: Path | None, error: str | None) -> None:
+        """The run's driver output to `<prefix>/output` and its error to `<prefix>/error`, in a stream named
+        after the run, before its end is visible (as Glue's logs are there when its event arrives)."""
+        if self.logs is None:
+            return
+        output, errors = glue_log_groups(getattr(job, "default_arguments", None))
+        try:
+            lines = log_path.read_text(errors="replace").splitlines() if log_path is not None else []
+        except OSError as e:  # the run's end must be published whatever happens to its log
+            lines = [f"gluerelay local: the job run's log {log_path} cannot be read: {e}"]
+        for line in lines:
+            self.logs.put(output, run_id, line)
+        if error:
+            self.logs.put(errors, run_id, error)
+        self.logs.flush()
 
     def _retry_job(self, job: Any, failed: Any, backend: Any) -> None:
         """Glue's own retry of a FAILED run (the job's MaxRetries): a new run with the same arguments, its
@@ -401,23 +421,11 @@ class LocalGlue:
         running = max(0.0, (crawl.end_time - crawl.start_time.replace(tzinfo=UTC)).total_seconds())
         crawler.crawl_elapsed_time = int(running * 1000)
         crawl.dpu_hour = round(running / 3600, 6)  # one DPU while it ran (moto reports a fixed 100)
-        detail: dict[str, Any] = {
-            "crawlerName": crawler.name,
-            "state": "Failed" if error else "Succeeded",
-            "message": error or "Crawler Succeeded",
-            "accountId": backend.account_id,
-            "completionDate": crawl.end_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "runningTime (sec)": str(round(running)),
-            "tablesCreated": str(record.tables_created),
-            "tablesUpdated": str(record.tables_updated),
-            "tablesDeleted": "0",
-            "partitionsCreated": str(record.partitions_created),
-            "partitionsUpdated": str(record.partitions_updated),
-            "partitionsDeleted": "0",
-        }
-        if error:
-            detail["errorMessage"] = error
-        self.publish("aws.glue", "Glue Crawler State Change", detail)
+        self.publish(
+            "aws.glue",
+            "Glue Crawler State Change",
+            crawl_event(crawler.name, backend, record, running, crawl.end_time),
+        )
 
     def _catalog(self, crawler: Any, record: CrawlRecord) -> None:
         glue = _catalog_client()
@@ -457,6 +465,37 @@ class LocalGlue:
                         DatabaseName=crawler.database_name, TableName=table_name, PartitionInput=partition
                     )
                     record.partitions_created += 1
+
+
+def crawl_event(
+    crawler: str, backend: Any, record: CrawlRecord, running: float, completed: datetime
+) -> dict[str, Any]:
+    """A crawl's "Glue Crawler State Change" detail, exactly as Glue documents it (EventBridge user guide,
+    Glue events): a Failed event carries no completionDate, running time or table counts."""
+    common = {
+        "crawlerName": crawler,
+        "accountId": backend.account_id,
+        "cloudWatchLogLink": (
+            f"https://console.aws.amazon.com/cloudwatch/home?region={backend.region_name}"
+            f"#logEventViewer:group=/aws-glue/crawlers;stream={crawler}"
+        ),
+    }
+    if record.error:
+        return {**common, "errorMessage": record.error, "state": "Failed", "message": "Crawler Failed"}
+    return {
+        **common,
+        "tablesCreated": str(record.tables_created),
+        "warningMessage": "N/A",
+        "partitionsUpdated": str(record.partitions_updated),
+        "tablesUpdated": str(record.tables_updated),
+        "message": "Crawler Succeeded",
+        "partitionsDeleted": "0",
+        "runningTime (sec)": str(round(running)),
+        "tablesDeleted": "0",
+        "completionDate": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "state": "Succeeded",
+        "partitionsCreated": str(record.partitions_created),
+    }
 
 
 def _catalog_client() -> Any:

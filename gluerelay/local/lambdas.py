@@ -27,7 +27,8 @@ from typing import Any
 from gluerelay.local.clock import Clock
 from gluerelay.local.journal import Journal
 
-LogSink = Callable[[str, str | None, str], None]  # (function name, request id, line)
+# (function name, request id, line, log stream: the execution environment's, as Lambda names it)
+LogSink = Callable[[str, str | None, str, str], None]
 # Lambda retries a failed asynchronous invocation after about one and then two minutes.
 ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
 MAX_ENVIRONMENTS_PER_FUNCTION = 8
@@ -83,7 +84,9 @@ class _Environment:
 
     def __init__(self, spec: FunctionSpec, base_env: dict[str, str], sink: LogSink) -> None:
         self.spec = spec
+        self.sink = sink
         self.current_request: str | None = None
+        self.stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
         env = {
             **base_env,
             **spec.environment,
@@ -91,7 +94,7 @@ class _Environment:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": uuid.uuid4().hex,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
@@ -118,13 +121,29 @@ class _Environment:
     def _read_logs(self, sink: LogSink) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
-            sink(self.spec.name, self.current_request, line.rstrip("\n"))
+            sink(self.spec.name, self.current_request, line.rstrip("\n"), self.stream)
 
     def run(
         self, event: Any, request_id: str, timeout: float, fault: str | None = None
     ) -> tuple[Any, dict[str, Any] | None]:
         assert self.process.stdin is not None
         self.current_request = request_id
+        self.sink(self.spec.name, request_id, f"START RequestId: {request_id} Version: $LATEST", self.stream)
+        started = time.time()
+        try:
+            return self._run(event, request_id, timeout, fault)
+        finally:
+            took = (time.time() - started) * 1000
+            report = (
+                f"REPORT RequestId: {request_id}\tDuration: {took:.2f} ms\t"
+                f"Billed Duration: {int(took) + 1} ms\tMemory Size: {self.spec.memory_mb} MB"
+            )
+            self.sink(self.spec.name, request_id, report, self.stream)
+
+    def _run(
+        self, event: Any, request_id: str, timeout: float, fault: str | None
+    ) -> tuple[Any, dict[str, Any] | None]:
+        assert self.process.stdin is not None
         deadline = time.time() + timeout
         request = {
             "request_id": request_id,

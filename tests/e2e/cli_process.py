@@ -12,16 +12,20 @@ from gluerelay.local.cloud import LocalCloud
 CLI = str(Path(sys.executable).with_name("gluerelay"))
 
 
-def gluerelay(cloud: LocalCloud, *args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `gluerelay ARGS` with the environment `gluerelay local up` tells an operator to export."""
+def gluerelay(
+    cloud: LocalCloud, *args: str, endpoint: str | None = None, columns: str | None = "200"
+) -> subprocess.CompletedProcess[str]:
+    """Run `gluerelay ARGS` with the environment `gluerelay local up` tells an operator to export; its
+    output is piped, `columns` wide (None: COLUMNS unset, as in `gluerelay runs list | grep ...`)."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "COLUMNS"},
         "AWS_ENDPOINT_URL": endpoint or cloud.endpoint,
         "AWS_DEFAULT_REGION": cloud.env.region,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "COLUMNS": "200",  # tables as wide as their content
     }
+    if columns is not None:
+        env["COLUMNS"] = columns
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 

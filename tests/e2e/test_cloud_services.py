@@ -58,6 +58,17 @@ def test_a_failed_run_sets_off_its_alarm_and_the_notification_reaches_sns(
         what="the ALARM notification in the subscribed queue",
     )[0]
     assert notice["Subject"] == f'ALARM: "{name}" in US East (N. Virginia)'
+    # DescribeAlarmHistory tells the same: the state change, then the action that reached the topic
+    history = cloud.client("cloudwatch").describe_alarm_history(AlarmName=name, ScanBy="TimestampAscending")
+    told = [(i["HistoryItemType"], i["HistorySummary"]) for i in history["AlarmHistoryItems"]]
+    topic = cloud.template.ref("AlarmTopic")
+    assert told[-2:] == [
+        ("StateUpdate", "Alarm updated from OK to ALARM"),
+        ("Action", f"Successfully executed action {topic}"),
+    ] or told[-2:] == [
+        ("StateUpdate", "Alarm updated from INSUFFICIENT_DATA to ALARM"),
+        ("Action", f"Successfully executed action {topic}"),
+    ], told
     assert notice["Trigger"]["MetricName"] == "RunsFailed"
     assert notice["Trigger"]["Namespace"] == "gluerelay"
     assert "greater than the threshold (0.0)" in notice["NewStateReason"]
@@ -280,6 +291,11 @@ def test_an_alarm_whose_topic_key_shuts_out_cloudwatch_delivers_nothing_and_says
         "AWS managed key alias/aws/sns" if key == "managed" else "does not allow cloudwatch.amazonaws.com"
     )
     assert expected in change.failed[topic]
+    [action] = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action")[
+        "AlarmHistoryItems"
+    ]
+    assert action["HistorySummary"].startswith(f"Failed to execute action {topic}: ")
+    assert json.loads(action["HistoryData"])["actionState"] == "Failed"
     sns.publish(TopicArn=topic, Message="marker")  # a publisher the key does allow: the queue works
     bodies = [json.loads(m["Body"])["Message"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])]
     assert bodies == ["marker"]

@@ -4,6 +4,7 @@ cloud's endpoint to a stack with real runs in it (one succeeded, one failed, one
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,53 @@ def test_runs_list_shows_every_run_with_its_status_and_failing_step(cloud: Local
     assert [r["run_id"] for r in failed_only] == [runs.failed]
     text = gluerelay(cloud, "runs", "list", "--local", "--since", "1h")
     assert text.returncode == 0 and runs.failed in text.stdout and "cleanse (GlueJobFailed)" in text.stdout
+    # Piped with no COLUMNS (`| grep`), each run is one whole line; in a narrow terminal the id is never cut
+    piped = gluerelay(cloud, "runs", "list", "--local", columns=None).stdout.splitlines()
+    assert [line for line in piped if runs.failed in line and "cleanse (GlueJobFailed)" in line]
+    narrow = gluerelay(cloud, "runs", "list", "--local", columns="60").stdout
+    assert runs.failed in narrow
+
+
+def timestamps(value: Any) -> Iterator[str]:
+    """Every value of a key ending in _at or _on, anywhere in a JSON document."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key.endswith(("_at", "_on")) and isinstance(inner, str):
+                yield inner
+            else:
+                yield from timestamps(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from timestamps(inner)
+
+
+def test_logs_are_in_cloudwatch_logs_and_gluerelay_logs_shows_a_runs_lines(
+    cloud: LocalCloud, runs: Runs
+) -> None:
+    # Each function's lines are in its own group, one stream per execution environment as Lambda names it
+    logs = cloud.client("logs")
+    group = f"/aws/lambda/{cloud.template.physical_name('StartStepFunction')}"
+    events = eventually(
+        lambda: logs.filter_log_events(logGroupName=group, filterPattern=f'"{runs.failed}"')["events"],
+        what="start_step's lines about the failed run in its log group",
+    )
+    assert all(re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", e["logStreamName"]) for e in events)
+    assert any(json.loads(e["message"]).get("message") == "step started" for e in events)
+    starts = logs.filter_log_events(logGroupName=group, filterPattern='"START RequestId"')["events"]
+    assert starts and all(e["message"].endswith("Version: $LATEST") for e in starts)
+    # `gluerelay logs --run`: the functions' lines naming the run and its Glue job runs' output and error
+    done = gluerelay(cloud, "logs", "--run", runs.failed, "--since", "1d", "--local")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(" error the warehouse was down (injected)" in line for line in lines), lines[-5:]
+    assert any(" output " in line for line in lines)  # the extract job run's driver output
+    assert any('"step started"' in line and runs.failed in line for line in lines)
+    assert not any(runs.succeeded in line for line in lines)
+    stamps = [line.split(" ", 1)[0] for line in lines]
+    assert stamps == sorted(stamps)
+    # Bad input is refused before any call
+    bad = gluerelay(cloud, "logs", "--since", "soon", "--local")
+    assert bad.returncode == 2 and "a number and m, h, d or w" in " ".join(bad.stderr.split())
 
 
 def test_runs_show_draws_the_steps_and_names_the_failure(
@@ -83,6 +131,12 @@ def test_runs_show_draws_the_steps_and_names_the_failure(
     assert sum(detail["quarantined_by_reason"].values()) == detail["rows"]["rows_quarantined"]
     assert {t["name"] for t in detail["tables"]} == {"raw_customers", "cleansed_customers"}
     assert detail["state_transitions"] == 7
+    # Every timestamp in --json has one format: UTC, to the millisecond (Glue's events say Z, the records
+    # +00:00, and precisions differ)
+    stamps = list(timestamps(detail))
+    assert len(stamps) >= 8 and all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", v) for v in stamps
+    ), stamps
 
     page, picture = tmp_path / "run.html", tmp_path / "run.png"
     text = gluerelay(
@@ -155,10 +209,21 @@ def test_start_by_hand_runs_the_named_objects(cloud: LocalCloud, runs: Runs) -> 
         (("start", "--local", "--param", "sauce=jdbc"), 1, "unknown parameter sauce (declared:"),
         (("start", "--local", "--param", "source"), 2, "write NAME=VALUE"),
         (("start", "--local", "--pipeline", "nope"), 1, "no pipeline 'nope' (pipelines: customers, orders)"),
-        (("start", "--local", "--ingest-date", "2024-13-45"), 1, "--ingest-date '2024-13-45' is not a date"),
+        (
+            ("start", "--local", "--ingest-date", "2024-13-45"),
+            2,
+            "'2024-13-45' is not a date: write YYYY-MM-DD",
+        ),
+        (("start", "--local", "--ingest-date", "2024-1-5"), 2, "'2024-1-5' is not a date: write YYYY-MM-DD"),
+        (
+            ("runs", "list", "--local", "--status", "BOGUS"),
+            2,
+            "'BOGUS' is not one of 'running', 'succeeded', 'failed'",
+        ),
         (("runs", "list", "--local", "--pipeline", "nope"), 1, "stack gluerelay-local has no pipeline nope"),
         (("runs", "list", "--local", "--since", "yesterday"), 2, "a number and m, h, d or w"),
-        (("runs", "cost", "--local"), 2, "name one RUN or give --since"),
+        (("runs", "cost", "--local"), 2, "name one RUN or give --since (30m, 12h, 2d)"),
+        (("runs", "cost", "x", "--since", "1d", "--local"), 2, "name one RUN or give --since, not both"),
     ],
 )
 def test_errors_name_the_problem_and_the_fix(

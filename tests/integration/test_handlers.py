@@ -139,6 +139,15 @@ def job_event(name: str, *, job_run_id: str, state: str = "SUCCEEDED", message: 
     return event
 
 
+def glue_ends(glue_run_id: str, state: str) -> None:
+    """Glue's own record of the run moves on, as it does before Glue sends the run's event (moto's job run
+    is frozen RUNNING by the patches)."""
+    from moto.glue.models import glue_backends
+
+    [run] = [r for r in glue_backends[ACCOUNT][REGION].jobs[JOB].job_runs if r.job_run_id == glue_run_id]
+    run.status = state
+
+
 def start(run_id: str, token: str, *, kind: str = "job", name: str = JOB, step: str = "extract") -> Any:
     request = {
         "pipeline": "customers",
@@ -172,6 +181,7 @@ def test_a_succeeded_job_event_completes_the_real_task_with_the_step_facts(aws: 
     glue_run_id = start("run-2", token)["glue_run_id"]
     summary = {"rows_read": 10, "rows_written": 9, "rows_quarantined": 1}
     aws.s3.put_object(Bucket=BUCKET, Key="summaries/run-2/extract.json", Body=json.dumps(summary).encode())
+    glue_ends(glue_run_id, "SUCCEEDED")
 
     verdict = on_glue_event.handler(job_event("glue-job-succeeded", job_run_id=glue_run_id), Context())
 
@@ -189,6 +199,7 @@ def test_a_failed_job_fails_the_task_with_glues_message_and_a_duplicate_changes_
     glue_run_id = start("run-3", token)["glue_run_id"]
     message = "ExtractError: landed file s3://b/landing/a.csv cannot be read"
     event = job_event("glue-job-failed", job_run_id=glue_run_id, state="FAILED", message=message)
+    glue_ends(glue_run_id, "FAILED")
 
     on_glue_event.handler(event, Context())
     again = on_glue_event.handler(event, Context())
@@ -200,6 +211,43 @@ def test_a_failed_job_fails_the_task_with_glues_message_and_a_duplicate_changes_
     assert failed["error"] == "GlueJobFailed"
     assert message in failed["cause"]
     assert again["completed"] == 0
+
+
+def test_a_job_event_glue_does_not_confirm_ends_nothing_until_glue_does(aws: Aws) -> None:
+    # Given a job run Glue still reports STARTING
+    arn, token = aws.waiting_task("run-9")
+    glue_run_id = start("run-9", token)["glue_run_id"]
+    event = job_event("glue-job-failed", job_run_id=glue_run_id, state="FAILED", message="not Glue's word")
+    # When a FAILED event for it arrives
+    early = on_glue_event.handler(event, Context())
+    # Then the step stays open and the run keeps waiting
+    assert early["completed"] == 0
+    assert (
+        early["verdict"]
+        == f"ignored: Glue reports job run {glue_run_id} STARTING, not ended: the event is not its end"
+    )
+    assert aws.step("run-9", "extract")["status"] == "OPEN"
+    assert aws.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    # And when Glue's record says the run SUCCEEDED, a FAILED event completes it as Glue says
+    glue_ends(glue_run_id, "SUCCEEDED")
+    late = on_glue_event.handler(event, Context())
+    assert late["completed"] == 1
+    assert aws.finished(arn)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"jobName": JOB, "jobRunId": "", "state": "FAILED", "message": "x"},
+        {"jobName": "", "jobRunId": "jr_1", "state": "SUCCEEDED"},
+        {"crawlerName": "", "state": "Failed", "message": "Crawler Failed"},
+    ],
+    ids=["empty-job-run-id", "empty-job-name", "empty-crawler-name"],
+)
+def test_glue_events_with_empty_identifiers_are_rejected_not_raised(aws: Aws, detail: dict[str, Any]) -> None:
+    kind = "Glue Crawler State Change" if "crawlerName" in detail else "Glue Job State Change"
+    event = {**load_event("glue-job-failed"), "detail-type": kind, "detail": detail}
+    assert on_glue_event.handler(event, Context())["verdict"] == "rejected: malformed event"
 
 
 def test_a_crawler_step_completes_on_the_crawl_it_started(aws: Aws) -> None:
@@ -245,6 +293,15 @@ def test_arrivals_start_one_named_execution_per_batch_and_a_redelivery_starts_no
     assert len(executions) == 1 and executions[0]["name"].startswith("customers-s3-")
     manifest = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="manifests/")["Contents"]
     assert [m["Key"] for m in manifest] == [f"manifests/{executions[0]['name']}.json"]
+
+
+def test_an_object_created_event_without_an_etag_is_rejected_and_claims_nothing(aws: Aws) -> None:
+    event = load_event("s3-object-created")
+    event["detail"]["bucket"]["name"] = BUCKET
+    del event["detail"]["object"]["etag"]
+    assert on_arrival.handler({"Records": [_sqs_record(event)]}, Context()) == {"batchItemFailures": []}
+    assert aws.sfn.list_executions(stateMachineArn=aws.waiter_arn)["executions"] == []
+    assert aws.table.scan()["Items"] == []  # no claim under an empty etag
 
 
 def test_the_sweeper_completes_a_step_whose_event_was_lost(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from relay.adapters.wiring import control_plane
 from relay.contract import catalog
@@ -30,6 +29,8 @@ class ClaimPendingError(RelayError):
 def landed_object(body: str) -> LandedObject:
     event = S3EventNotificationEventBridgeModel.model_validate_json(body)
     detail = event.detail
+    if not detail.object.etag:  # S3 always sends it; an object is claimed by its content, never by ""
+        raise ValueError(f"the Object Created event for {detail.object.key!r} carries no etag")
     return LandedObject(
         bucket=detail.bucket.name,
         key=detail.object.key,
@@ -50,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
         record = SQSRecord(raw)
         try:
             objects[record.message_id] = landed_object(record.body)
-        except ValidationError as e:
+        except ValueError as e:  # pydantic's ValidationError included
             logger.warning(
                 "not an S3 Object Created event; skipped",
                 extra={"message_id": record.message_id, "reason": str(e)[:500]},

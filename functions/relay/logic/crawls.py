@@ -119,23 +119,39 @@ def start_pending(crawler: str, leases: LeaseStore, glue: Glue, now: datetime) -
 
 
 def ended_crawl(detail: CrawlerStateChange, glue: Glue) -> Crawl | None:
-    """The crawl an event reports, as ListCrawls knows it (exact start and end): the latest-started
-    finished crawl whose end falls in the event's completionDate second. None when Glue lists none."""
-    if not detail.completion_date:
-        return None
-    try:
-        second = datetime.fromisoformat(detail.completion_date.replace("Z", "+00:00")).replace(microsecond=0)
-    except ValueError:
-        return None
-    candidates = [
+    """The crawl an event reports, as ListCrawls knows it (exact start and end). With a completionDate
+    (Succeeded events carry one): the latest-started ended crawl whose end falls in that second. Without
+    one (Glue's Failed event has neither completionDate nor running time): the crawler's newest ended crawl
+    in the event's state, the only one a current event can report. None when Glue lists none."""
+    ended = [
         crawl
         for crawl in glue.recent_crawls(detail.crawler_name)
         if crawl.state in _ENDED[detail.state]
         and crawl.started_on is not None
         and crawl.completed_on is not None
-        and crawl.completed_on.replace(microsecond=0) == second
     ]
-    return max(candidates, key=lambda c: c.started_on or second, default=None)
+    if not detail.completion_date:
+        return max(ended, key=_started_on, default=None)
+    try:
+        second = datetime.fromisoformat(detail.completion_date.replace("Z", "+00:00")).replace(microsecond=0)
+    except ValueError:
+        return None
+    matching = [
+        c for c in ended if c.completed_on is not None and c.completed_on.replace(microsecond=0) == second
+    ]
+    return max(matching, key=_started_on, default=None)
+
+
+def _started_on(crawl: Crawl) -> datetime:
+    assert crawl.started_on is not None  # ended crawls are filtered on it
+    return crawl.started_on
+
+
+def unidentified(detail: CrawlerStateChange, crawl: Crawl | None) -> bool:
+    """Whether nothing ties the event to a crawl: Glue lists no ended crawl it can report, and the event
+    has no completionDate to estimate one from. Such an event (a late Failed event, or one Glue has not
+    recorded yet) must not end whichever crawl is running now; the sweeper decides from Glue's record."""
+    return crawl is None and crawl_started_at(detail) is None
 
 
 def is_earlier_crawl(detail: CrawlerStateChange, crawl: Crawl | None, lease: Lease) -> bool:
@@ -188,7 +204,9 @@ def event_outcome(detail: CrawlerStateChange, crawl: Crawl | None = None) -> Out
                     "updated": _number(detail.partitions_updated),
                     "deleted": _number(detail.partitions_deleted),
                 },
-                "warning": detail.warning_message or None,
+                "warning": detail.warning_message
+                if detail.warning_message not in (None, "", "N/A")
+                else None,
             },
         )
     return Outcome(

@@ -15,6 +15,7 @@ from relay.logic import crawls, jobs
 from relay.logic.completion import complete, deliver, step_output
 from relay.logic.runs import close_step
 from relay.models import (
+    Crawl,
     CrawlerStateChange,
     JobRun,
     JobStateChange,
@@ -117,8 +118,14 @@ def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> 
     ignored = _not_the_steps_end(step, attempt, run, detail, plane)
     if ignored:
         return Verdict(0, f"ignored: {ignored}")
-    summary = plane.bucket.read_summary(step.run_id, step.step) if detail.state == "SUCCEEDED" else None
-    outcome = jobs.job_outcome(detail.state, run, detail.message, summary)
+    if run.state != detail.state:  # a late or mistaken event: Glue's own record of the run decides
+        logger.warning(
+            "job event disagrees with Glue's record; Glue's state used",
+            extra={"event_state": detail.state, "glue_state": run.state, "glue_run_id": run.run_id},
+        )
+    summary = plane.bucket.read_summary(step.run_id, step.step) if run.state == "SUCCEEDED" else None
+    message = detail.message if run.state == detail.state else None
+    outcome = jobs.job_outcome(run.state, run, message, summary)
     if complete(step, outcome, plane.steps, plane.workflow, now):
         return Verdict(1, "completed")
     return Verdict(0, "ignored: a duplicate completed the step first")
@@ -132,13 +139,16 @@ def _not_the_steps_end(
         return "step already completed or retried"
     if step.glue_run_id and not jobs.descends_from(run, step.glue_run_id, plane.glue):
         return "a job run this step's attempt did not start"
-    if detail.state == "FAILED" and jobs.will_retry(run, plane.glue):
+    if not run.terminal:
+        return f"Glue reports job run {run.run_id} {run.state}, not ended: the event is not its end"
+    if run.state == "FAILED" and jobs.will_retry(run, plane.glue):
         return "Glue starts the run again (the job's MaxRetries)"
     return None
 
 
 def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datetime) -> Verdict:
-    crawl = crawls.ended_crawl(detail, plane.glue)
+    crawl: Crawl | None = None
+    looked = False  # Glue is asked once, and only when a run waits for the crawler
     # A version conflict means the lease moved meanwhile: a run joined the waiters (common when many
     # runs share a crawler), or a duplicate of this event settled it. Look again rather than drop the
     # event: the second look tells a settled lease (an earlier crawl's event now) from a busy one.
@@ -151,6 +161,12 @@ def on_crawler_event(detail: CrawlerStateChange, plane: ControlPlane, now: datet
             if lease.state == LeaseState.AWAITING_FOREIGN:
                 crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
                 return Verdict(0, "crawl started after a foreign crawl")
+            if not looked:
+                crawl, looked = crawls.ended_crawl(detail, plane.glue), True
+            if crawls.unidentified(detail, crawl):
+                return Verdict(
+                    0, "ignored: Glue lists no ended crawl this event reports; the sweeper decides"
+                )
             if crawls.is_earlier_crawl(detail, crawl, lease):
                 return Verdict(0, "ignored: event of an earlier crawl")
             owners, following = crawls.settle(lease, plane.leases, now)

@@ -74,7 +74,7 @@ def test_a_failed_crawl_fails_exactly_the_steps_it_served() -> None:
     cloud = FakeCloud()
     crawl_step(cloud, "a", T0)
     crawl_step(cloud, "b", T0 + timedelta(seconds=10))
-    cloud.glue.crawler_state[CRAWLER] = "READY"
+    cloud.glue.finish_crawl(CRAWLER, T0, T0 + timedelta(seconds=50), "FAILED")
     on_crawler_event(crawl_ended(T0, T0, failed=True), cloud.plane, T0 + timedelta(minutes=1))
     error, cause = cloud.workflow.failures["t-a"]
     assert error == "GlueCrawlFailed"
@@ -280,3 +280,50 @@ def test_a_crawler_stopping_for_long_leaves_the_crawl_to_the_next_sweep_and_late
     )
     assert {"t-b", "t-c"} <= set(cloud.workflow.successes)
     assert cloud.store.get_lease(CRAWLER).state == LeaseState.IDLE
+
+
+def test_a_late_failed_event_arriving_during_the_next_crawl_fails_nothing() -> None:
+    # Given a's crawl failed (Glue's record and its event, which carries no completionDate) and b's crawl
+    # started after it
+    cloud = FakeCloud()
+    a = crawl_step(cloud, "a", T0)
+    cloud.glue.finish_crawl(CRAWLER, T0, T0 + timedelta(seconds=50), "FAILED")
+    failed = crawl_ended(T0, T0, failed=True)
+    assert on_crawler_event(failed, cloud.plane, T0 + timedelta(minutes=1)).completed == 1
+    assert cloud.store.steps[a].status != StepStatus.OPEN
+    b = crawl_step(cloud, "b", T0 + timedelta(minutes=2))
+    assert cloud.glue.crawler_state[CRAWLER] == "RUNNING"
+    # When a copy of the Failed event arrives while b's crawl runs
+    verdict = on_crawler_event(failed, cloud.plane, T0 + timedelta(minutes=3))
+    # Then Glue's record shows the failed crawl started before b's request: b keeps waiting for its own
+    assert verdict == Verdict(0, "ignored: event of an earlier crawl")
+    assert cloud.store.steps[b].status == StepStatus.OPEN
+    assert "t-b" not in cloud.workflow.failures
+
+
+def test_an_event_glue_has_no_ended_crawl_for_ends_no_step() -> None:
+    # Given a's crawl running, and Glue listing no ended crawl of the crawler
+    cloud = FakeCloud()
+    a = crawl_step(cloud, "a", T0)
+    # When a Failed event without completionDate arrives (a stray copy, or one Glue has not recorded yet)
+    verdict = on_crawler_event(crawl_ended(T0, T0, failed=True), cloud.plane, T0 + timedelta(minutes=1))
+    # Then nothing is decided on the event's word: the sweeper reads Glue's record later
+    assert verdict == Verdict(0, "ignored: Glue lists no ended crawl this event reports; the sweeper decides")
+    assert cloud.store.steps[a].status == StepStatus.OPEN
+    assert not cloud.workflow.failures
+
+
+def test_a_succeeded_event_without_a_completion_date_does_not_end_a_crawl_still_running() -> None:
+    # Given an earlier crawl that completed, then a's crawl started and still RUNNING
+    cloud = FakeCloud()
+    cloud.glue.finish_crawl(CRAWLER, T0, T0 + timedelta(seconds=40))
+    a = crawl_step(cloud, "a", T0 + timedelta(minutes=5))
+    event = crawl_ended(T0, T0 + timedelta(seconds=40))
+    detail = event.model_dump(by_alias=True, exclude={"completion_date", "running_time_seconds"})
+    # When a Succeeded event without completionDate or running time arrives
+    verdict = on_crawler_event(
+        CrawlerStateChange.model_validate(detail), cloud.plane, T0 + timedelta(minutes=6)
+    )
+    # Then the only ended crawl Glue lists is the earlier one: a waits for its own
+    assert verdict == Verdict(0, "ignored: event of an earlier crawl")
+    assert cloud.store.steps[a].status == StepStatus.OPEN
