@@ -342,9 +342,8 @@ class RunDetail:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetail:
-    """Everything about one run: its record, its steps, its executions' histories, and (with `catalog`)
-    the tables holding its partitions, which take a GetPartitions call per table."""
+def run_steps(target: Target, run_id: str) -> tuple[RunRecord, list[StepReport]]:
+    """One run's record and its steps in the order they ran (one DynamoDB query)."""
     table = target.output("ControlTableName")
     dynamodb = target.client("dynamodb")
     items = [
@@ -368,6 +367,13 @@ def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetai
         (step_report(i) for i in items if str(i["sk"]).startswith(STEP_SK_PREFIX)),
         key=lambda s: (s.opened_at or "", s.step),
     )
+    return record, steps
+
+
+def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetail:
+    """Everything about one run: its record, its steps, its executions' histories, and (with `catalog`)
+    the tables holding its partitions, which take a GetPartitions call per table."""
+    record, steps = run_steps(target, run_id)
     history = _histories(target, record)
     rows: dict[str, Any] = {}
     for step in steps:  # in the order they ran: the last job's figures are the run's
@@ -745,9 +751,7 @@ def log_events(
     logs = target.client("logs")
     start = after_ms + 1 if after_ms is not None else int((datetime.now(UTC) - since).timestamp() * 1000)
     job_runs = (
-        [s.glue_id for s in run_detail(target, run_id, catalog=False).steps if s.kind == "job" and s.glue_id]
-        if run_id
-        else []
+        [s.glue_id for s in run_steps(target, run_id)[1] if s.kind == "job" and s.glue_id] if run_id else []
     )
     found: list[LogEvent] = []
     for group in groups:
