@@ -79,6 +79,16 @@ test-spark: $(SPARK_STAMP) ## The engine tests again on real PySpark 3.5 (needs 
 	GLUERELAY_SPARK_JARS=$${GLUERELAY_SPARK_JARS:-$(SQLITE_JDBC_JAR)} ETL_ENGINE=pyspark SPARK_LOCAL_IP=127.0.0.1 \
 		$(BIN)/pytest -m spark
 
+.PHONY: bad-inputs
+bad-inputs: $(STAMP) ## Every bad landed file on the local engine (and PySpark, with Java) → table in RELIABILITY.md
+	rm -rf .gluerelay/bad-inputs
+	$(BIN)/pytest -q tests/integration/test_bad_files.py
+	@if command -v java >/dev/null; then \
+		$(MAKE) --no-print-directory $(SPARK_STAMP) && \
+		ETL_ENGINE=pyspark SPARK_LOCAL_IP=127.0.0.1 $(BIN)/pytest -q tests/integration/test_bad_files.py; \
+	else echo "no Java 17: the PySpark column stays 'not run'"; fi
+	$(BIN)/python -m tests.integration.bad_inputs
+
 .PHONY: chaos
 chaos: $(STAMP) ## Fault-tolerance scenarios in the local cloud → table in RELIABILITY.md
 	rm -f .gluerelay/chaos/results.json

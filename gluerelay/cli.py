@@ -516,24 +516,33 @@ def logs(  # noqa: PLR0917 - Typer maps each parameter to an option
     assert window is not None
     target = _target(stack, region, profile, local)
     cursor: int | None = None
+    printed: dict[str, int] = {}  # event id -> timestamp, of the events printed within the lookback
     while True:
         found = _operator_errors(
             functools.partial(log_events, target, run_id=run, since=window, after_ms=cursor)
         )
         for event in found:
+            if event.event_id and event.event_id in printed:
+                continue  # seen by an earlier poll of the overlapping window
+            printed[event.event_id] = event.timestamp
             if as_json:
                 typer.echo(json.dumps(dataclasses.asdict(event)))
             else:
                 source = event.group.rsplit("/", 1)[-1]
                 typer.echo(f"{event.at} {source} {event.message}")
-        if found:
-            cursor = found[-1].timestamp
         if not follow:
             return
+        if found:
+            # Look back on every poll: CloudWatch Logs takes events stamped before ones already seen (a
+            # line in the same millisecond, a Glue job's output delivered late); the ids keep each once.
+            newest = max(found[-1].timestamp, cursor + FOLLOW_LOOKBACK_MS if cursor is not None else 0)
+            cursor = newest - FOLLOW_LOOKBACK_MS
+            printed = {k: v for k, v in printed.items() if v > cursor}
         time.sleep(FOLLOW_SECONDS)
 
 
 FOLLOW_SECONDS = 2.0  # how often `gluerelay logs --follow` asks for new lines
+FOLLOW_LOOKBACK_MS = 60_000  # how far back each poll looks again for events ingested late
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -735,6 +735,7 @@ class LogEvent:
     group: str
     stream: str
     message: str
+    event_id: str = ""  # CloudWatch Logs' id: a follower prints each event once
 
 
 def log_events(
@@ -774,6 +775,13 @@ def log_events(
                 stamp = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
                 at = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 found.append(
-                    LogEvent(event["timestamp"], at, group, event["logStreamName"], event["message"])
+                    LogEvent(
+                        event["timestamp"],
+                        at,
+                        group,
+                        event["logStreamName"],
+                        event["message"],
+                        str(event.get("eventId", "")),
+                    )
                 )
     return sorted(found, key=lambda e: e.timestamp)

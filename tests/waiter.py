@@ -55,6 +55,24 @@ def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condi
     raise AssertionError(f"{what} not met within {timeout:.0f} s")
 
 
+def while_progressing(
+    measure: Callable[[], int], done: Callable[[int], bool], stall: float = 120, what: str = "condition"
+) -> int:
+    """Poll `measure` until `done` accepts its value, for as long as the value keeps changing: fail naming
+    `what` only when it has not changed for `stall` seconds. For work that is proportional to the machine's
+    speed (10,000 messages through the pollers), where any fixed deadline fails a slow machine that is
+    still getting there."""
+    value, changed = measure(), time.monotonic()
+    while not done(value):
+        if time.monotonic() - changed > stall:
+            raise AssertionError(f"{what} not met: stuck at {value} for {stall:.0f} s")
+        time.sleep(0.2)
+        latest = measure()
+        if latest != value:
+            value, changed = latest, time.monotonic()
+    return value
+
+
 def through_retries(lambdas: LambdaRuntime, clock: Clock, function: str, retries: int) -> None:
     """Let a failing event invocation of `function` take its next `retries` retries: each time one waits on
     the clock for its attempt, move the clock past Lambda's retry delay (about 1, then 2 minutes)."""

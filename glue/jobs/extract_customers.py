@@ -13,6 +13,7 @@ Job arguments:
   s3:    --input_uris (comma-separated URIs) and/or --manifest_uri (the run's manifest:
          ``{"objects": [{"bucket": ..., "key": ..., "version_id": ..., "etag": ...}, ...]}``), and
          --staging_uri (gluerelay passes staging/<run_id>/<step>/<attempt>/)
+         --required_columns (comma-separated): columns every landed file must have (default: none)
 
 Landed S3 objects are read exactly: each is first copied, by its version id and only if its ETag still
 matches, to a safe name under --staging_uri (``00000.csv``, ...), and the copies are read. So a key with
@@ -20,17 +21,31 @@ glob characters (``* ? [ ] { }``), spaces or ``%`` reads that one object on Spar
 key overwritten while the run waited still gives this run the version that landed. The copies are deleted
 once the raw output is written.
 
+Landed files are checked before any engine reads them, by this script and not by the engine, so Glue
+and the local engine decide alike: each must be UTF-8 text (gzip-compressed whole, when named ``.gz``);
+a CSV file comma-delimited RFC 4180 with a header line naming each column once, every record as many
+fields as the header; a JSON Lines file one flat JSON object per line. With --required_columns, each
+file must hold those columns. A file that fails its check is set aside: it is not read, it stays where it
+landed, and the summary and the job's log name it with its problem (a reason code such as ``not_utf8``
+and a message). The other files of the run are processed. A run none of whose files can be read fails,
+naming each file and its problem. The engine then reads the checked files with explicit, strict options,
+and a row count that differs from the records the check counted fails the job rather than pass on rows
+an engine parsed differently.
+
 Output: ``<raw_path>/ingest_date=<date>/run_id=<run>/`` as CSV with a header, every value exactly as read
 (no trimming, no reformatting), plus lineage columns.
-Summary (``--summary_uri``): rows read and written, inputs, columns; the control plane reads the step's row
-counts from it.
+Summary (``--summary_uri``): rows read and written, inputs, columns, each landed file's outcome (``files``)
+and the counts ``files_read`` and ``files_set_aside``; the control plane reads the step's figures from it.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sys
+import zlib
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,12 +68,31 @@ OPTIONAL_ARGS = {
     "input_uris": "",
     "manifest_uri": "",
     "staging_uri": "",
+    "required_columns": "",
 }
 LINEAGE_COLUMNS = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
 CSV_FORMATS = (".csv", ".csv.gz", ".txt")
 JSON_LINES_FORMATS = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
-# RFC 4180 quoting (Spark escapes quotes with backslashes unless told otherwise); quoted newlines allowed.
-CSV_READ_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLine": "true"}
+# Every read option explicit, so no engine guesses: UTF-8, comma-delimited, RFC 4180 quoting (Spark escapes
+# quotes with backslashes unless told otherwise), quoted newlines allowed, and a malformed record fails the
+# read instead of being padded, cut or set to null.
+CSV_READ_OPTIONS = {
+    "header": "true",
+    "sep": ",",
+    "quote": '"',
+    "escape": '"',
+    "multiLine": "true",
+    "encoding": "UTF-8",
+    "mode": "FAILFAST",
+}
+JSON_READ_OPTIONS = {"primitivesAsString": "true", "mode": "FAILFAST"}
+# Delimiters a CSV header with a single column betrays (the file was exported with another delimiter).
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+READ_CHUNK = 1 << 20  # bytes a file check reads at a time
+# The longest record (a CSV record, quoted newlines included, or a JSON line) a landed file may hold. Spark
+# takes any length; DuckDB refuses a CSV record over 2 MB (max_line_size): one limit below both, enforced
+# by the check, gives the same outcome on each.
+MAX_RECORD_BYTES = 1 << 20
 # Values stay as read: Spark's CSV writer trims whitespace unless told not to.
 RAW_CSV_WRITE_OPTIONS = {
     "header": "true",
@@ -73,6 +107,15 @@ STAGING_THREADS = 16  # copies in flight at once (server-side copies: the driver
 
 class ExtractError(Exception):
     """The job cannot extract: the message names the source or argument at fault."""
+
+
+class UnusableFileError(Exception):
+    """Why a landed file cannot be read as its name says. `reason` is a stable code for counting and
+    alerting; the message completes "landed file <uri> ..."."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def resolve_args(argv: list[str]) -> dict[str, str]:
@@ -253,13 +296,266 @@ def unstage(paths: list[str], files: list[LandedFile]) -> None:
             print(f"{JOB}: staged copies under {chunk[0][1].rsplit('/', 1)[0]}/ left to expire: {e}")
 
 
+@dataclass(frozen=True)
+class FileOutcome:
+    """What the check made of one landed file: read (with its record count) or set aside (why)."""
+
+    landed: LandedFile
+    rows: int = 0
+    reason: str | None = None  # set aside when not None
+    problem: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.reason is None
+
+    def summary(self) -> dict[str, object]:
+        if self.usable:
+            return {"file": self.landed.source, "outcome": "read", "rows": self.rows}
+        return {
+            "file": self.landed.source,
+            "outcome": "set aside",
+            "reason": self.reason,
+            "problem": self.problem,
+        }
+
+    def told(self) -> str:
+        return f"landed file {self.landed.source} {self.problem}"
+
+
+def check_landed_file(landed: LandedFile, path: str, required: list[str]) -> FileOutcome:
+    """Read `path` (the file's staged copy) to its end and check it is what its name says."""
+    name = landed.uri.lower()
+    try:
+        data: Iterable[bytes] = file_chunks(path)
+        if name.endswith(".gz"):
+            data = gunzipped(data)
+        raw_lines = Measured(split_lines(data))
+        lines = text_lines(raw_lines)
+        if landed_format(landed.uri) == "csv":
+            rows = check_csv(lines, raw_lines, required)
+        else:
+            rows = check_json_lines(lines, raw_lines, required)
+    except UnusableFileError as e:
+        return FileOutcome(landed, reason=e.reason, problem=str(e))
+    except OSError as e:  # not the file's content at fault: the run fails, as for a missing S3 object
+        raise ExtractError(f"landed file {landed.uri} cannot be read: {e.strerror or e}") from e
+    return FileOutcome(landed, rows=rows)
+
+
+def file_chunks(path: str) -> Iterator[bytes]:
+    if path.startswith("s3://"):
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_s3(path)
+        try:
+            body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        except (BotoCoreError, ClientError) as e:
+            raise OSError(f"its staged copy {path} cannot be read: {e}") from e
+        yield from iter(lambda: bytes(body.read(READ_CHUNK)), b"")
+        return
+    with open(path, "rb") as f:
+        yield from iter(lambda: f.read(READ_CHUNK), b"")
+
+
+def gunzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The decompressed bytes of gzip data, read to its end: every member (Spark reads concatenated
+    members too), each of which must end with its end-of-stream marker."""
+    inflater, fed = zlib.decompressobj(wbits=31), False
+    for chunk in chunks:
+        pending = chunk
+        while pending:
+            fed = True
+            try:
+                yield inflater.decompress(pending)
+            except zlib.error as e:
+                if "header" in str(e):
+                    raise UnusableFileError("not_gzip", "is named .gz but is not gzip-compressed") from e
+                raise UnusableFileError(
+                    "corrupt_gzip", "is corrupt gzip data: it cannot be decompressed"
+                ) from e
+            pending = b""
+            if inflater.eof and inflater.unused_data:  # the next member
+                pending, inflater = inflater.unused_data, zlib.decompressobj(wbits=31)
+    if fed and not inflater.eof:
+        raise UnusableFileError(
+            "truncated_gzip", "is truncated: its gzip data ends before gzip's end-of-stream marker"
+        )
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines with their line ends (a CSV value may hold a quoted newline)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
+class Measured:
+    """Byte lines passed through, counting the bytes passed so far (a record's size is the difference
+    between two counts: the CSV reader takes lines only as it needs them)."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self.lines, self.bytes = lines, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.lines:
+            self.bytes += len(line)
+            yield line
+
+
+def too_long(where: str) -> UnusableFileError:
+    return UnusableFileError(
+        "record_too_long",
+        f"has a record longer than {MAX_RECORD_BYTES:,} bytes, the limit for landed records ({where})",
+    )
+
+
+def text_lines(lines: Iterable[bytes]) -> Iterator[str]:
+    for number, line in enumerate(lines, start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UnusableFileError(
+                "not_utf8",
+                f"is not UTF-8 text: line {number} holds byte 0x{line[e.start]:02x}, which UTF-8 does not "
+                "allow there (saved as Latin-1 or Windows-1252? Landed files must be UTF-8)",
+            ) from e
+        if number == 1 and text.startswith("\ufeff"):
+            text = text[1:]  # a byte order mark says "UTF-8"; it is not part of the first column's name
+        yield text
+
+
+def check_csv(lines: Iterator[str], measured: Measured, required: list[str]) -> int:
+    """The number of records of a comma-delimited CSV file with a header line."""
+    csv.field_size_limit(MAX_RECORD_BYTES)  # a longer value makes a longer record anyway
+    records = csv.reader(lines, delimiter=",", quotechar='"', doublequote=True, strict=True)
+    rows, starts, before = 0, 1, 0  # the line the record being read starts on, the bytes before it
+    try:
+        header = next(records, None)
+        if header is None:
+            raise UnusableFileError("empty", "is empty: a CSV file needs at least a header line")
+        check_header(header, required)
+        starts, before = records.line_num + 1, measured.bytes
+        for record in records:
+            if measured.bytes - before > MAX_RECORD_BYTES:
+                raise too_long(f"starting on line {starts}")
+            if record:  # a blank line is no record on any engine
+                if len(record) != len(header):
+                    raise UnusableFileError(
+                        "ragged_record",
+                        f"is not rectangular: record {rows + 1} (ending on line {records.line_num}) has "
+                        f"{len(record)} fields, the header {len(header)}",
+                    )
+                rows += 1
+            starts, before = records.line_num + 1, measured.bytes
+    except csv.Error as e:
+        if "field larger than field limit" in str(e):
+            raise too_long(f"starting on line {starts}") from e
+        problem = "a quoted value is never closed" if "end of data" in str(e) else str(e)
+        raise UnusableFileError(
+            "malformed_csv", f"is not valid CSV: the record starting on line {starts}: {problem}"
+        ) from e
+    return rows
+
+
+def check_header(header: list[str], required: list[str]) -> None:
+    if header in ([], [""]):
+        raise UnusableFileError("no_header", "has a blank first line: a CSV file starts with its header line")
+    unnamed = [str(i) for i, name in enumerate(header, start=1) if not name.strip()]
+    if unnamed:
+        raise UnusableFileError(
+            "bad_header", f"has columns without a name in its header (column {', '.join(unnamed)})"
+        )
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise UnusableFileError("bad_header", f"names columns twice in its header: {', '.join(twice)}")
+    if len(header) == 1:
+        seen = [word for mark, word in OTHER_DELIMITERS.items() if mark in header[0]]
+        if seen:
+            raise UnusableFileError(
+                "wrong_delimiter",
+                f"is not comma-delimited: its header looks {seen[0]}-delimited ({header[0][:80]!r}), "
+                "and landed CSV files must be comma-delimited",
+            )
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise UnusableFileError("missing_columns", f"lacks required columns: {', '.join(missing)}")
+
+
+def check_json_lines(lines: Iterator[str], measured: Measured, required: list[str]) -> int:
+    """The number of records of a JSON Lines file: one flat JSON object per line, blank lines allowed."""
+    columns: dict[str, None] = {}
+    rows, before = 0, 0
+    for number, line in enumerate(lines, start=1):
+        if measured.bytes - before > MAX_RECORD_BYTES:
+            raise too_long(f"line {number}")
+        before = measured.bytes
+        text = line.strip()
+        if not text:
+            continue
+        if rows == 0 and text.startswith("["):
+            raise UnusableFileError(
+                "json_array", "holds a JSON array, not JSON Lines: landed JSON files hold one object per line"
+            )
+        try:
+            record = json.loads(text)
+        except ValueError as e:
+            detail = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+            raise UnusableFileError(
+                "malformed_json", f"has a line that is not JSON: line {number}: {detail}"
+            ) from e
+        if not isinstance(record, dict):
+            raise UnusableFileError(
+                "malformed_json",
+                f"has a line that is not a JSON object: line {number} is {json_kind(record)}",
+            )
+        nested = [key for key, value in record.items() if isinstance(value, dict | list)]
+        if nested:
+            raise UnusableFileError(
+                "nested_json",
+                f"has a nested value: line {number}, field {nested[0]!r} holds "
+                f"{json_kind(record[nested[0]])}; landed records are flat",
+            )
+        columns.update(dict.fromkeys(record))
+        rows += 1
+    if rows == 0:
+        raise UnusableFileError("empty", "is empty: it holds no JSON Lines record")
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise UnusableFileError("missing_columns", f"lacks required columns: {', '.join(missing)}")
+    return rows
+
+
+def json_kind(value: object) -> str:
+    kinds = ((dict, "an object"), (list, "an array"), (str, "a string"), (bool, "a boolean"))
+    return next(
+        (word for kind, word in kinds if isinstance(value, kind)), "a number" if value is not None else "null"
+    )
+
+
+def check_files(files: list[LandedFile], paths: list[str], required: list[str]) -> list[FileOutcome]:
+    """Every landed file checked (S3 reads overlap); the outcomes in the run's order."""
+    with ThreadPoolExecutor(max_workers=STAGING_THREADS) as pool:
+        return list(
+            pool.map(
+                lambda pair: check_landed_file(pair[0], pair[1], required), zip(files, paths, strict=True)
+            )
+        )
+
+
 def read_landed_file(spark: SparkSession, landed: LandedFile, path: str) -> DataFrame:
     """One landed file (read from `path`, its staged copy), every column as a string, exactly as written."""
     fmt = landed_format(landed.uri)
     try:
         if fmt == "csv":
             return spark.read.options(**CSV_READ_OPTIONS).csv(path)
-        return spark.read.json(path, primitivesAsString=True)
+        return spark.read.options(**JSON_READ_OPTIONS).json(path)
     except Exception as e:  # Spark and DuckDB raise engine-specific types; the message names the file
         raise ExtractError(
             f"landed file {landed.uri} cannot be read: {str(e).replace(path, landed.uri)}"
@@ -305,6 +601,7 @@ class Extracted:
     sources: list[str]
     files: list[LandedFile]
     staged: list[str]
+    outcomes: list[FileOutcome]  # each landed file's, in the run's order (none for jdbc)
 
     def named(self, message: str) -> str:
         """An engine's message with each staged copy called by the landed file it copies."""
@@ -320,21 +617,37 @@ def extract(
     if args["source"] == "jdbc":
         source = f"jdbc:{args['connection_name']}/{args['table']}"
         return Extracted(
-            with_lineage(read_jdbc(glue_context, args), source, run_id, ingested_at), [source], [], []
+            with_lineage(read_jdbc(glue_context, args), source, run_id, ingested_at), [source], [], [], []
         )
     files = input_files(args)
     for landed in files:
         landed_format(landed.uri)  # an unknown format fails before anything is copied
     paths = stage(files, args["staging_uri"])
+    required = [c.strip() for c in args["required_columns"].split(",") if c.strip()]
+    outcomes = check_files(files, paths, required)
+    for outcome in outcomes:
+        if not outcome.usable:
+            print(f"{JOB}: {outcome.told()}; set aside ({outcome.reason}), the run's other files go on")
+    usable = [(o.landed, path) for o, path in zip(outcomes, paths, strict=True) if o.usable]
+    if not usable:
+        unstage(paths, files)
+        raise ExtractError(unusable_run(outcomes))
     # One file at a time, each read to its end (cached) before the next: memory stays flat however many
     # files a run has. Read in one query, every file's scan is open at once (DuckDB gives each CSV scan a
     # 32 MB buffer: 20 files were enough to exhaust the local engine's 512 MB).
     frames = [
         with_lineage(read_landed_file(spark, f, path), f.source, run_id, ingested_at).cache()
-        for f, path in zip(files, paths, strict=True)
+        for f, path in usable
     ]
     combined = reduce(lambda left, right: left.unionByName(right, allowMissingColumns=True), frames)
-    return Extracted(combined, [f.source for f in files], files, paths)
+    return Extracted(combined, [f.source for f, _ in usable], files, paths, outcomes)
+
+
+def unusable_run(outcomes: list[FileOutcome], shown: int = 10) -> str:
+    """The failure of a run none of whose files can be read: each file and its problem."""
+    told = "; ".join(o.told() for o in outcomes[:shown])
+    more = f"; and {len(outcomes) - shown} more (the job's log names each)" if len(outcomes) > shown else ""
+    return f"no landed file of this run can be read, so each is set aside: {told}{more}"
 
 
 def raw_partition(raw_path: str, ingest_date: str, run_id: str) -> str:
@@ -350,13 +663,19 @@ def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) ->
     ingested_at = started.strftime("%Y-%m-%d %H:%M:%S")
     extracted = extract(spark, glue_context, args, ingested_at)
     raw, sources = extracted.raw.cache(), extracted.sources
-    try:
-        rows = raw.count()
-    except Exception as e:  # the first action is where a lazy engine finds an unreadable source
-        read = ", ".join(f.uri for f in extracted.files) or ", ".join(sources)
-        raise ExtractError(f"source {read} cannot be read: {extracted.named(str(e))}") from e
     output = raw_partition(args["raw_path"], args["ingest_date"], args["run_id"])
     try:
+        try:
+            rows = raw.count()
+        except Exception as e:  # the first action is where a lazy engine finds an unreadable source
+            read = ", ".join(sources)
+            raise ExtractError(f"source {read} cannot be read: {extracted.named(str(e))}") from e
+        checked = sum(o.rows for o in extracted.outcomes if o.usable)
+        if extracted.outcomes and rows != checked:
+            raise ExtractError(
+                f"the engine read {rows} rows from {', '.join(sources)}, whose check counted {checked} "
+                "records: nothing is written rather than rows parsed differently"
+            )
         write_raw(raw, output)
     finally:
         unstage(extracted.staged, extracted.files)
@@ -370,6 +689,15 @@ def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) ->
         "rows_written": rows,
         "columns": raw.columns,
         "output": output,
+        **(
+            {
+                "files": [o.summary() for o in extracted.outcomes],
+                "files_read": sum(o.usable for o in extracted.outcomes),
+                "files_set_aside": sum(not o.usable for o in extracted.outcomes),
+            }
+            if extracted.outcomes
+            else {}
+        ),
         "started_at": started.isoformat(),
         "completed_at": datetime.now(UTC).isoformat(),
     }

@@ -89,11 +89,49 @@ def _translate_csv_read(options: Mapping[str, Any], has_schema: bool) -> dict[st
             continue
         if key not in _CSV_READ_OPTIONS:
             raise UnsupportedOptionError(f"CSV read option {key!r} is not supported by the local engine")
-        duck[_CSV_READ_OPTIONS[key]] = _is_true(value) if key == "header" else value
+        translated = _is_true(value) if key == "header" else _encoding(value) if key == "encoding" else value
+        duck[_CSV_READ_OPTIONS[key]] = translated
     duck.setdefault("header", False)
     if not has_schema and not _is_true(options.get("inferSchema", False)):
         duck["all_varchar"] = True  # Spark reads every column as STRING unless asked to infer
     return duck
+
+
+def _encoding(value: object) -> str:
+    """Spark's charset name as DuckDB's reader spells it (it knows utf-8, utf-16 and latin-1 only)."""
+    name = str(value).lower().replace("_", "-")
+    known = {
+        "utf-8": "utf-8",
+        "utf8": "utf-8",
+        "utf-16": "utf-16",
+        "iso-8859-1": "latin-1",
+        "latin1": "latin-1",
+    }
+    if name not in known:
+        raise UnsupportedOptionError(f"encoding {value!r} is not supported by the local engine")
+    return known[name]
+
+
+def _translate_json_read(options: Mapping[str, Any]) -> None:
+    """Spark's JSON reader options the local engine honours. DuckDB's JSON readers take UTF-8 only and
+    fail on a malformed line, which is Spark's FAILFAST: PERMISSIVE and DROPMALFORMED are refused."""
+    unknown = {k for k, v in options.items() if v is not None} - {
+        "multiLine",
+        "primitivesAsString",
+        "mode",
+        "encoding",
+    }
+    if unknown:
+        raise UnsupportedOptionError(
+            f"JSON read options {sorted(unknown)} are not supported by the local engine"
+        )
+    mode = str(options.get("mode") or "FAILFAST").upper()
+    if mode != "FAILFAST":
+        raise UnsupportedOptionError(f"JSON read mode {mode!r} is not supported locally (FAILFAST is)")
+    if options.get("encoding") is not None and _encoding(options["encoding"]) != "utf-8":
+        raise UnsupportedOptionError(
+            f"JSON encoding {options['encoding']!r} is not supported locally (UTF-8 is)"
+        )
 
 
 def _translate_csv_write(options: Mapping[str, Any], to_strftime: Callable[[str], str]) -> dict[str, Any]:
@@ -163,11 +201,7 @@ def _load(
         duck = _translate_csv_read(options, has_schema=spark_schema is not None)
         reader = "read_csv"
     elif fmt == "json":
-        unknown = {k for k, v in options.items() if v is not None} - {"multiLine", "primitivesAsString"}
-        if unknown:
-            raise UnsupportedOptionError(
-                f"JSON read options {sorted(unknown)} are not supported by the local engine"
-            )
+        _translate_json_read(options)
         duck = {"sample_size": -1}
         # JSON Lines unless multiLine: read_ndjson; read_json detects arrays and multi-line documents.
         reader = "read_json" if _is_true(options.get("multiLine", False)) else "read_ndjson"

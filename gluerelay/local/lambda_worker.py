@@ -90,8 +90,13 @@ def serve(handler_path: str, code_dir: str, requests: TextIO, replies: TextIO) -
                 traceback.print_exc()
                 reply["error"] = error_payload(e)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         print(f"END RequestId: {request_id}", flush=True)
-        print(f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms", flush=True)
+        print(
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\t"
+            f"Billed Duration: {int(elapsed_ms) + 1} ms\tMemory Size: {memory} MB",
+            flush=True,
+        )
         replies.write(json.dumps(reply, default=str) + "\n")
         replies.flush()
 

@@ -33,6 +33,8 @@ LogSink = Callable[[str, str | None, str, str], None]
 ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
 MAX_ENVIRONMENTS_PER_FUNCTION = 8
 FAULTS = ("raise", "hang")
+# Errors of an environment that ended mid-invocation (timed out, exited): it wrote no END or REPORT.
+ENVIRONMENT_ENDED = frozenset({"Sandbox.Timedout", "Runtime.ExitError"})
 
 
 @dataclass(frozen=True)
@@ -128,17 +130,21 @@ class _Environment:
     ) -> tuple[Any, dict[str, Any] | None]:
         assert self.process.stdin is not None
         self.current_request = request_id
-        self.sink(self.spec.name, request_id, f"START RequestId: {request_id} Version: $LATEST", self.stream)
         started = time.time()
-        try:
-            return self._run(event, request_id, timeout, fault)
-        finally:
+        payload, error = self._run(event, request_id, timeout, fault)
+        if error is not None and error.get("errorType") in ENVIRONMENT_ENDED:
+            # The environment wrote its START and whatever it printed, never its END and REPORT: Lambda
+            # writes them with the invocation's status.
             took = (time.time() - started) * 1000
-            report = (
+            status = "timeout" if error["errorType"] == "Sandbox.Timedout" else "error"
+            for line in (
+                f"END RequestId: {request_id}",
                 f"REPORT RequestId: {request_id}\tDuration: {took:.2f} ms\t"
-                f"Billed Duration: {int(took) + 1} ms\tMemory Size: {self.spec.memory_mb} MB"
-            )
-            self.sink(self.spec.name, request_id, report, self.stream)
+                f"Billed Duration: {int(took) + 1} ms\tMemory Size: {self.spec.memory_mb} MB\t"
+                f"Status: {status}",
+            ):
+                self.sink(self.spec.name, request_id, line, self.stream)
+        return payload, error
 
     def _run(
         self, event: Any, request_id: str, timeout: float, fault: str | None

@@ -20,7 +20,7 @@ from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.events import ESM_PAYLOAD_LIMIT_BYTES
 from gluerelay.local.runs import follow, runs_taking
 from gluerelay.pipelines.project import extended
-from tests.waiter import eventually
+from tests.waiter import while_progressing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -69,15 +69,18 @@ def test_ten_thousand_objects_land_in_runs_that_take_each_exactly_once(cloud: Lo
         with ThreadPoolExecutor(max_workers=8) as pool:  # an export job writing its parts
             list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"a\nb\n"), keys))
         # (visible, or received by a poll that began as the pause did: those wait in the poller's batch)
-        eventually(
-            lambda: queued("Messages") + queued("MessagesNotVisible") == OBJECTS,
-            timeout=300,
+        while_progressing(
+            lambda: queued("Messages") + queued("MessagesNotVisible"),
+            lambda count: count == OBJECTS,
             what="every Object Created queued",
         )
     finally:
         cloud.pollers.resume()
     # Batches fill to 6 MB and go at once; the remainder waits for its window, which the clock then ends
-    eventually(lambda: queued("Messages") == 0, timeout=300, what="every message received")
+    # A poller may wait on on_arrival with its batch before it receives more: up to the function's timeout.
+    while_progressing(
+        lambda: queued("Messages"), lambda count: count == 0, stall=900, what="every message received"
+    )
     cloud.clock.advance(WINDOW_SECONDS)
 
     runs = runs_taking(cloud, keys, timeout=900)

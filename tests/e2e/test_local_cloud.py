@@ -96,7 +96,7 @@ def test_the_orders_pipeline_runs_two_extracts_at_once_a_crawl_after_both_and_ot
 def test_a_failing_job_fails_the_run_with_glues_message(cloud: LocalCloud) -> None:
     bucket = cloud.output("DataBucketName")
     known = {e["executionArn"] for e in cloud.executions()}
-    # Semicolons instead of commas: job 2 finds none of its required columns and says so.
+    # Semicolons instead of commas: job 1's check of the landed file says so, naming the file.
     body = b"customer_id;first_name;email\n1;Ada;ada@example.com\n"
     cloud.client("s3").put_object(Bucket=bucket, Key="landing/customers/wrong-delimiter.csv", Body=body)
     [execution] = cloud.wait_for_new_executions(1, known)
@@ -104,12 +104,13 @@ def test_a_failing_job_fails_the_run_with_glues_message(cloud: LocalCloud) -> No
 
     assert final["status"] == "FAILED"
     assert final["error"] == "GlueJobFailed"
-    assert "missing required columns" in final["cause"]
+    assert f"landed file s3://{bucket}/landing/customers/wrong-delimiter.csv" in final["cause"]
+    assert "is not comma-delimited: its header looks semicolon-delimited" in final["cause"]
     from gluerelay.local.report import build
 
     report = build(cloud, execution["executionArn"])
     assert report.status == "FAILED"
-    assert report.failed_step in ("extract", "cleanse")
+    assert report.failed_step == "extract"
 
 
 def test_a_failed_crawl_fails_the_run_never_succeeds(cloud: LocalCloud) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.runs import land, run_from_landing
-from tests.e2e.cli_process import gluerelay
+from tests.e2e.cli_process import following, gluerelay
 from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -103,6 +104,12 @@ def test_logs_are_in_cloudwatch_logs_and_gluerelay_logs_shows_a_runs_lines(
     assert any(json.loads(e["message"]).get("message") == "step started" for e in events)
     starts = logs.filter_log_events(logGroupName=group, filterPattern='"START RequestId"')["events"]
     assert starts and all(e["message"].endswith("Version: $LATEST") for e in starts)
+    # Each invocation framed once, as on Lambda: one START and one REPORT per request id.
+    started = [e["message"].split()[2] for e in starts]
+    reports = logs.filter_log_events(logGroupName=group, filterPattern='"REPORT RequestId"')["events"]
+    assert len(started) == len(set(started)), "an invocation with two START lines"
+    assert sorted(e["message"].split()[2] for e in reports) == sorted(started)
+    assert all("\tMemory Size: " in e["message"] for e in reports)
     # `gluerelay logs --run`: the functions' lines naming the run and its Glue job runs' output and error
     done = gluerelay(cloud, "logs", "--run", runs.failed, "--since", "1d", "--local")
     assert done.returncode == 0, done.stderr
@@ -237,3 +244,29 @@ def test_errors_name_the_problem_and_the_fix(
 def test_an_unreachable_endpoint_says_so(cloud: LocalCloud) -> None:
     done = gluerelay(cloud, "runs", "list", "--local", endpoint="http://127.0.0.1:9")
     assert done.returncode == 1 and "is `gluerelay local up` running?" in done.stderr
+
+
+def test_logs_follow_prints_new_lines_as_they_arrive_each_once(cloud: LocalCloud, runs: Runs) -> None:
+    """Last in this module: the run it lands stays RUNNING (the runs fixture hangs extract)."""
+    with following(cloud, "logs", "--follow", "--since", "1m", "--local") as printed:
+        known = {e["executionArn"] for e in cloud.executions()}
+        land(cloud, rows=50, files=1, seed=4)  # lines written while following
+        [started] = cloud.wait_for_new_executions(1, known)
+        eventually(
+            lambda: [line for line in printed() if started["name"] in line and '"step started"' in line],
+            what="the new run's start_step line, followed",
+        )
+        # An event stamped before lines already printed (as a Glue job's output delivered late) still shows.
+        logs = cloud.client("logs")
+        group = f"/aws/lambda/{cloud.template.physical_name('StartStepFunction')}"
+        logs.create_log_stream(logGroupName=group, logStreamName="late")
+        stamp = int(time.time() * 1000) - 10_000
+        logs.put_log_events(
+            logGroupName=group, logStreamName="late", logEvents=[{"timestamp": stamp, "message": "late line"}]
+        )
+        eventually(lambda: any(line.endswith(" late line") for line in printed()), what="the late line")
+    lines = printed()
+    requests = [
+        line.split("START RequestId: ")[1].split()[0] for line in lines if "START RequestId: " in line
+    ]
+    assert requests and len(requests) == len(set(requests)), "a followed line printed twice"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from relay.contract import manifest_key, step_key
+from relay.contract import manifest_key, step_key, summary_key
 
 from gluerelay.local.audit import Figures, account
 from gluerelay.local.barriers import Barrier, Write, holding
@@ -790,23 +790,30 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
 
 HEADER = b"customer_id,first_name,last_name,email,phone,date_of_birth,country,updated_at\n"
 GOOD = b"1,Ada,Lovelace,ada@example.com,+442079460000,1985-12-10,GB,2026-01-01T00:00:00Z\n"
-BAD_FILES: dict[str, tuple[bytes, str]] = {
-    # name: (body, what the run must say: FAILED with this in its cause, or "" for SUCCEEDED)
-    "empty.csv": (b"", "CleanseError"),
+BAD_FILES: dict[str, tuple[bytes, str, str]] = {
+    # name: (body, the reason job 1 sets it aside, words of its message); "" for a file that is read
+    "empty.csv": (b"", "empty", "is empty"),
     "wrong-delimiter.csv": (
         b"customer_id;first_name;email\n1;Ada;ada@example.com\n",
-        "missing required columns",
+        "wrong_delimiter",
+        "looks semicolon-delimited",
     ),
-    "missing-columns.csv": (b"customer_id,first_name\n1,Ada\n", "missing required columns"),
+    "missing-columns.csv": (
+        b"customer_id,first_name\n1,Ada\n",
+        "missing_columns",
+        "lacks required columns: last_name, email",
+    ),
     "not-utf8.csv": (
         HEADER + "2,Zoë,Brontë,z@example.com,+442079460001,1990-01-01,GB,2026-01-01\n".encode("latin-1"),
-        "not-utf8.csv cannot be read",
+        "not_utf8",
+        "is not UTF-8 text: line 2",
     ),
     "ten-megabyte-line.csv": (
         HEADER + b"3,Bob," + b"x" * (10 << 20) + b",b@example.com,,1990-01-01,GB,2026-01-01\n",
-        "ten-megabyte-line.csv cannot be read",
+        "record_too_long",
+        "the limit for landed records (starting on line 2)",
     ),
-    "header-only.csv": (HEADER, ""),
+    "header-only.csv": (HEADER, "", ""),
 }
 
 
@@ -814,20 +821,46 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
 def test_bad_files_end_their_runs_with_a_clear_error_and_are_never_altered(
     cloud: LocalCloud, chaos: list[Row]
 ) -> None:
+    """Each bad file alone fails its run at extract, naming the file and its problem; all of them landed
+    with a good file make one run that reads the good file and sets each bad one aside with the same
+    reason. No landed object is ever changed."""
     s3, bucket = cloud.client("s3"), cloud.output("DataBucketName")
     outcomes = {}
-    for name, (body, expected) in BAD_FILES.items():
-        s3.put_object(Bucket=bucket, Key=f"landing/customers/{name}", Body=body)
-        [report] = follow_runs(cloud, runs_taking(cloud, [f"landing/customers/{name}"]), timeout=300)
+    for name, (body, reason, says) in BAD_FILES.items():
+        key = f"landing/customers/{name}"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        [report] = follow_runs(cloud, runs_taking(cloud, [key]), timeout=300)
         outcomes[name] = (report.status, (report.cause or "")[:200])
 
-        assert s3.get_object(Bucket=bucket, Key=f"landing/customers/{name}")["Body"].read() == body, name
-        if expected:
-            assert report.status == "FAILED", (name, report.status)
-            assert expected in str(report.cause), (name, report.cause)
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, name
+        if reason:
+            assert (report.status, report.failed_step) == ("FAILED", "extract"), (name, report.cause)
+            assert f"landed file s3://{bucket}/{key}" in str(report.cause), (name, report.cause)
+            assert says in str(report.cause), (name, report.cause)
+            assert "DESCRIBE" not in str(report.cause) and "read_csv" not in str(report.cause)
         else:
             assert report.status == "SUCCEEDED", (name, report.cause)
             assert report.rows.get("rows_read") == 0
+    set_aside_alarm = glue_name(cloud, "LandedFilesSetAsideAlarm")
+    assert set_aside_alarm not in report.local.alarms_in_alarm  # a failed run sets nothing aside
+    # Batched: the same files, landed again under new names with one good file, make one run.
+    batch = {f"landing/customers/batched/{name}": body for name, (body, _, _) in BAD_FILES.items()}
+    batch["landing/customers/batched/good.csv"] = HEADER + GOOD
+    with arrival_batching(cloud, size=len(batch), window=600):
+        for key, body in batch.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        [batched] = follow_runs(cloud, runs_taking(cloud, list(batch)), timeout=300)
+    assert batched.status == "SUCCEEDED", batched.cause
+    bad = sum(1 for _, reason, _ in BAD_FILES.values() if reason)
+    assert (batched.rows.get("files_read"), batched.rows.get("files_set_aside")) == (len(batch) - bad, bad)
+    summary = json.loads(
+        s3.get_object(Bucket=bucket, Key=summary_key(batched.run_id, "extract"))["Body"].read()
+    )
+    reasons = {f["file"].split("?")[0].rsplit("/", 1)[1]: f.get("reason", "") for f in summary["files"]}
+    assert reasons == {name: reason for name, (_, reason, _) in BAD_FILES.items()} | {"good.csv": ""}
+    assert summary["rows_read"] == 1
+    assert set_aside_alarm in batched.local.alarms_in_alarm  # the operator hears of the set-aside files
+    assert all(s3.get_object(Bucket=bucket, Key=k)["Body"].read() == body for k, body in batch.items())
     failed = sum(1 for status, _ in outcomes.values() if status == "FAILED")
     chaos.append(
         Row(
@@ -839,6 +872,7 @@ def test_bad_files_end_their_runs_with_a_clear_error_and_are_never_altered(
             0,
             0,
             "pass",
-            f"{failed} of {len(BAD_FILES)} files failed their run naming the problem; inputs unaltered",
+            f"{failed} of {len(BAD_FILES)} files failed their run at extract naming the problem; "
+            f"batched with a good file, each set aside with the same reason; inputs unaltered",
         )
     )

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import raw_customer, raw_frame
+from gluerelay.pipelines.model import load
+from tests.conftest import raw_customer, raw_frame, repo_root
 
 pytestmark = pytest.mark.spark
 INGEST_DATE = "2026-11-24"
@@ -265,3 +266,11 @@ def test_missing_required_columns_are_named(spark: Any, cleanse: ModuleType) -> 
     for column in ("first_name", "phone", "updated_at", "lineage_run_id"):
         assert column in message
     assert "email" not in message.split("columns:")[1]
+
+
+def test_the_customers_pipeline_has_extract_require_the_columns_cleanse_needs(cleanse: ModuleType) -> None:
+    """Glue scripts are uploaded alone and cannot import each other: the pipeline file hands job 1 the
+    column list job 2 checks, and this keeps the two the same."""
+    pipeline = load(repo_root() / "pipelines" / "customers.yaml")
+    required = pipeline.steps["extract"].args["--required_columns"].split(",")
+    assert required == cleanse.REQUIRED_COLUMNS

@@ -57,6 +57,21 @@ def test_unknown_reader_options_are_refused_not_ignored(spark: Any, tmp_path: Pa
         spark.read.option("columnNameOfCorruptRecord", "_bad").csv(str(tmp_path / "a.csv"))
 
 
+def test_strict_read_options_are_honoured_and_lenient_ones_refused(spark: Any, tmp_path: Path) -> None:
+    """Spark's charset names and FAILFAST work; what DuckDB cannot do (another charset, a PERMISSIVE JSON
+    read that would null a malformed line) is refused rather than read differently."""
+    (tmp_path / "a.csv").write_text("a,b\n1,é\n", encoding="utf-8")
+    (tmp_path / "a.jsonl").write_text('{"a": 1}\n', encoding="utf-8")
+    strict = spark.read.options(header="true", sep=",", encoding="UTF-8", mode="FAILFAST")
+    assert [tuple(r) for r in strict.csv(str(tmp_path / "a.csv")).collect()] == [("1", "é")]
+    json_rows = spark.read.options(mode="FAILFAST", primitivesAsString="true").json(str(tmp_path / "a.jsonl"))
+    assert [r["a"] for r in json_rows.collect()] == ["1"]
+    with pytest.raises(UnsupportedOptionError, match="encoding 'windows-1252'"):
+        spark.read.options(header="true", encoding="windows-1252").csv(str(tmp_path / "a.csv"))
+    with pytest.raises(UnsupportedOptionError, match="JSON read mode 'PERMISSIVE'"):
+        spark.read.options(mode="PERMISSIVE").json(str(tmp_path / "a.jsonl"))
+
+
 def test_writes_follow_spark_save_modes(spark: Any, tmp_path: Path) -> None:
     target = str(tmp_path / "out")
     first = spark.createDataFrame([("1",)], "a STRING")

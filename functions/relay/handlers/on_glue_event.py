@@ -54,5 +54,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         verdict = on_crawler_event(change, plane, now)
     count("StepsCompleted", verdict.completed)
     count("EventsIgnored", int(verdict.completed == 0))
+    if verdict.files_set_aside:
+        count("LandedFilesSetAside", verdict.files_set_aside, pipeline=verdict.pipeline)
+        logger.warning(
+            "landed files set aside unread; the step's summary names each and why",
+            extra={"files_set_aside": verdict.files_set_aside},
+        )
     logger.info(verdict.reason, extra={"completed": verdict.completed})
     return {"completed": verdict.completed, "verdict": verdict.reason}

@@ -18,6 +18,8 @@ SUMMARY_FIGURES = (
     "rows_quarantined",
     "quarantined_by_reason",
     "duplicates_removed",
+    "files_read",  # landed files read, and set aside as unusable (extract steps)
+    "files_set_aside",
 )
 
 

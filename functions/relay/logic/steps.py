@@ -39,6 +39,8 @@ class Verdict:
 
     completed: int
     reason: str
+    files_set_aside: int = 0  # landed files the completed extract step set aside unread
+    pipeline: str | None = field(default=None, compare=False)  # for the metric's pipeline dimension
 
 
 def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
@@ -127,7 +129,8 @@ def on_job_event(detail: JobStateChange, plane: ControlPlane, now: datetime) -> 
     message = detail.message if run.state == detail.state else None
     outcome = jobs.job_outcome(run.state, run, message, summary)
     if complete(step, outcome, plane.steps, plane.workflow, now):
-        return Verdict(1, "completed")
+        set_aside = int((outcome.facts.get("rows") or {}).get("files_set_aside") or 0)
+        return Verdict(1, "completed", set_aside, step.pipeline)
     return Verdict(0, "ignored: a duplicate completed the step first")
 
 
