@@ -65,6 +65,7 @@ REQUIRED_COLUMNS = [
     "updated_at",
 ]
 LINEAGE_COLUMNS = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
+WHITESPACE = "[ \t\n\x0b\f\r]"  # what Java's \s matches, written out for every engine
 CSV_READ_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLine": "true"}
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
@@ -121,8 +122,9 @@ def resolve_args(argv: list[str]) -> dict[str, str]:
 
 
 def trimmed_or_null(column: Column) -> Column:
-    """Leading and trailing whitespace removed (tabs too: Spark's trim strips spaces only); blank → NULL."""
-    trimmed = F.regexp_replace(column, r"^\s+|\s+$", "")
+    """Leading and trailing whitespace removed (tabs too: Spark's trim strips spaces only); blank → NULL.
+    The class is spelled out: Java's \\s (Spark) matches a vertical tab, DuckDB's does not."""
+    trimmed = F.regexp_replace(column, f"^{WHITESPACE}+|{WHITESPACE}+$", "")
     return F.when(trimmed != "", trimmed)
 
 

@@ -52,6 +52,7 @@ REQUIRED_ARGS = [
 LINE_COLUMNS = ["order_id", "line_no", "sku", "quantity", "unit_price"]
 HEADER_COLUMNS = ["order_id", "customer_id", "order_date", "currency"]
 LINEAGE_COLUMNS = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
+WHITESPACE = "[ \t\n\x0b\f\r]"  # what Java's \s matches, written out for every engine
 CSV_READ_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLine": "true"}
 REASONS = [
     "missing_order_id",
@@ -80,7 +81,7 @@ def partition(root: str, ingest_date: str, run_id: str) -> str:
 
 def trimmed(column: Column) -> Column:
     """Whitespace trimmed (spelled out: Spark's and DuckDB's \\s differ); blank → NULL."""
-    value = F.regexp_replace(column, r"^[ \t\r\n]+|[ \t\r\n]+$", "")
+    value = F.regexp_replace(column, f"^{WHITESPACE}+|{WHITESPACE}+$", "")
     return F.when(value != "", value)
 
 

@@ -8,6 +8,7 @@ works by standing in for the ``pyspark`` modules.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import shutil
@@ -70,6 +71,14 @@ def session() -> Any:
     return _session
 
 
+def _spill_directory() -> str:
+    """A folder of this process's own for DuckDB to spill to, removed when the process ends. DuckDB names
+    spill files without a process id, so concurrent job runs sharing one folder could clash."""
+    folder = tempfile.mkdtemp(prefix="gluerelay-duckdb-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def _start_sqlframe() -> Any:
     import duckdb
     import sqlframe
@@ -83,7 +92,7 @@ def _start_sqlframe() -> Any:
             "extension_directory": str(_extension_directory()),
             # A Glue worker's memory is its own; locally jobs share a laptop, so DuckDB spills past this.
             "memory_limit": os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT),
-            "temp_directory": str(Path(tempfile.gettempdir()) / "gluerelay-duckdb"),
+            "temp_directory": _spill_directory(),
         }
     )
     load_extension(conn, "httpfs")  # sqlite and postgres load on the first JDBC read

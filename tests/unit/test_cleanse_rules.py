@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gluerelay.pipelines.model import load
-from tests.conftest import raw_customer, raw_frame, repo_root
+from tests.conftest import load_glue_script, raw_customer, raw_frame, repo_root
 
 pytestmark = pytest.mark.spark
 INGEST_DATE = "2026-11-24"
@@ -43,6 +43,18 @@ def test_strings_are_trimmed_of_spaces_and_tabs_and_blank_means_missing(
     assert row["last_name"] is None
     assert row["country"] == "US"
     assert row["raw_first_name"] == " Ada  ", "the raw value is kept for the quarantine"
+
+
+def test_every_engine_trims_the_same_whitespace(spark: Any, cleanse: ModuleType) -> None:
+    """Java's \\s (Spark) strips a vertical tab and DuckDB's does not: the class is spelled out, so a
+    value edged with any of space, tab, CR, LF, form feed or vertical tab is trimmed alike, and one of
+    only those is missing."""
+    row = validate_one(spark, cleanse, first_name="\x0bAda\f", last_name="\r\n\x0b\f", country="\x0bus\t")
+    assert (row["first_name"], row["last_name"], row["country"]) == ("Ada", None, "US")
+    assert row["quarantine_reason"] is None
+    orders = load_glue_script("cleanse_orders")  # the orders job trims with the same class
+    frame = spark.createDataFrame([("\x0bA-1\f",), ("\r\n\x0b\f",)], "v STRING")
+    assert [r["t"] for r in frame.select(orders.trimmed(frame["v"]).alias("t")).collect()] == ["A-1", None]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +146,34 @@ def test_spark_only_settings_are_accepted_and_remembered(spark: Any) -> None:
     assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == "CORRECTED"
     with pytest.raises(NotImplementedError):
         spark.conf.set("spark.some.unknown.setting", "1")
+
+
+ROOT = Path(__file__).resolve().parents[2]  # the probe imports this checkout's gluerelay
+SPILL_PROBE = """
+from pathlib import Path
+from gluerelay.glue import engine
+spark = engine.session()
+[(folder,)] = spark._conn.execute("SELECT current_setting('temp_directory')").fetchall()
+print(folder, Path(folder).is_dir(), flush=True)
+"""
+
+
+def test_each_job_process_spills_to_a_folder_of_its_own_removed_when_it_ends() -> None:
+    """DuckDB names spill files without a process id: two job runs sharing a folder could clash."""
+    env = {**os.environ, "ETL_ENGINE": "sqlframe"}
+    seen = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", SPILL_PROBE],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        folder, existed = done.stdout.split()
+        seen.append(folder)
+        assert existed == "True"
+        assert not Path(folder).exists(), "the spill folder outlived its process"
+    assert seen[0] != seen[1]
