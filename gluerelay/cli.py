@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from rich.console import Console
 
 from gluerelay import datagen
 from gluerelay.glue.jobrun import JobRunResult, run_job, script_path
+from gluerelay.records import utc_text
 
 app = typer.Typer(help="Event-driven AWS Glue pipelines, on AWS and on this machine.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Run one Glue job locally, as a Glue job run.", no_args_is_help=True)
@@ -310,10 +311,6 @@ def _bad_date(value: str) -> str:
     raise typer.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-01-31")
 
 
-def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _uniform(value: Any, key: str = "") -> Any:
     """A document with every time in one format, UTC to the millisecond (`2026-01-31T12:00:00.000Z`): the
     records write `+00:00`, Glue's events `Z`, at different precisions; a `*_at` / `*_on` text is a time."""
@@ -322,13 +319,12 @@ def _uniform(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [_uniform(v, key) for v in value]
     if isinstance(value, datetime):
-        return _utc(value)
+        return utc_text(value)
     if isinstance(value, str) and key.endswith(("_at", "_on")):
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return utc_text(datetime.fromisoformat(value.replace("Z", "+00:00")))
         except ValueError:
             return value
-        return _utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
     return value
 
 
@@ -515,14 +511,14 @@ def logs(  # noqa: PLR0917 - Typer maps each parameter to an option
     window = _since(since)
     assert window is not None
     target = _target(stack, region, profile, local)
-    cursor: int | None = None
-    printed: dict[str, int] = {}  # event id -> timestamp, of the events printed within the lookback
+    cursor: int | None = None  # after the first poll: the newest stamp seen, less the lookback
+    printed: dict[str, int] = {}  # event id -> timestamp, of the events printed since the cursor
     while True:
         found = _operator_errors(
             functools.partial(log_events, target, run_id=run, since=window, after_ms=cursor)
         )
         for event in found:
-            if event.event_id and event.event_id in printed:
+            if event.event_id in printed:
                 continue  # seen by an earlier poll of the overlapping window
             printed[event.event_id] = event.timestamp
             if as_json:
@@ -532,11 +528,10 @@ def logs(  # noqa: PLR0917 - Typer maps each parameter to an option
                 typer.echo(f"{event.at} {source} {event.message}")
         if not follow:
             return
-        if found:
+        if printed:
             # Look back on every poll: CloudWatch Logs takes events stamped before ones already seen (a
             # line in the same millisecond, a Glue job's output delivered late); the ids keep each once.
-            newest = max(found[-1].timestamp, cursor + FOLLOW_LOOKBACK_MS if cursor is not None else 0)
-            cursor = newest - FOLLOW_LOOKBACK_MS
+            cursor = max(printed.values()) - FOLLOW_LOOKBACK_MS
             printed = {k: v for k, v in printed.items() if v > cursor}
         time.sleep(FOLLOW_SECONDS)
 

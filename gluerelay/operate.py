@@ -53,6 +53,7 @@ from gluerelay.records import (
     state_transitions,
     step_report,
     transitions,
+    utc_text,
 )
 
 RESUMABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED)
@@ -735,7 +736,7 @@ class LogEvent:
     group: str
     stream: str
     message: str
-    event_id: str = ""  # CloudWatch Logs' id: a follower prints each event once
+    event_id: str  # CloudWatch Logs' id: a follower prints each event once
 
 
 def log_events(
@@ -773,15 +774,14 @@ def log_events(
         for page in target.call(pages):
             for event in page.get("events", []):
                 stamp = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
-                at = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 found.append(
                     LogEvent(
                         event["timestamp"],
-                        at,
+                        utc_text(stamp),
                         group,
                         event["logStreamName"],
                         event["message"],
-                        str(event.get("eventId", "")),
+                        event["eventId"],
                     )
                 )
     return sorted(found, key=lambda e: e.timestamp)

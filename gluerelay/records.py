@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -34,6 +34,13 @@ class TransitionReport:
     type: str
     entered_at: str
     seconds: float | None
+
+
+def utc_text(value: datetime) -> str:
+    """A time as the operator commands write it: UTC, to the millisecond, `2026-01-31T12:00:00.000Z` (a
+    naive time is taken as UTC)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:

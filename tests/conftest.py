@@ -51,6 +51,7 @@ def load_glue_script(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"glue_jobs_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
     spec.loader.exec_module(module)
     return module
 

@@ -385,13 +385,17 @@ def gunzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Lines with their line ends (a CSV value may hold a quoted newline)."""
-    pending = b""
+    """Lines with their line ends (a CSV value may hold a quoted newline). A line longer than a record may
+    be is refused as soon as it is, so a file without line breaks is never held whole in memory."""
+    pending, number = b"", 0
     for chunk in chunks:
         pending += chunk
         *complete, pending = pending.split(b"\n")
         for line in complete:
+            number += 1
             yield line + b"\n"
+        if len(pending) > MAX_RECORD_BYTES:
+            raise too_long(f"line {number + 1}")
     if pending:
         yield pending
 
@@ -444,7 +448,7 @@ def check_csv(lines: Iterator[str], measured: Measured, required: list[str]) -> 
         starts, before = records.line_num + 1, measured.bytes
         for record in records:
             if measured.bytes - before > MAX_RECORD_BYTES:
-                raise too_long(f"starting on line {starts}")
+                raise too_long(f"line {starts}")
             if record:  # a blank line is no record on any engine
                 if len(record) != len(header):
                     raise UnusableFileError(
@@ -456,7 +460,7 @@ def check_csv(lines: Iterator[str], measured: Measured, required: list[str]) -> 
             starts, before = records.line_num + 1, measured.bytes
     except csv.Error as e:
         if "field larger than field limit" in str(e):
-            raise too_long(f"starting on line {starts}") from e
+            raise too_long(f"line {starts}") from e
         problem = "a quoted value is never closed" if "end of data" in str(e) else str(e)
         raise UnusableFileError(
             "malformed_csv", f"is not valid CSV: the record starting on line {starts}: {problem}"

@@ -13,7 +13,7 @@ import threading
 import types
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
@@ -49,6 +49,7 @@ from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
 from gluerelay.local.clock import CHECK_SECONDS, Clock
+from gluerelay.records import utc_text
 
 _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
@@ -173,10 +174,7 @@ def execution_start_time_is_a_string() -> None:
         details = self._evaluation_details.execution_details
         started = details.start_time
         if isinstance(started, datetime):
-            moment = started if started.tzinfo else started.replace(tzinfo=UTC)
-            details.start_time = (
-                moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            )
+            details.start_time = utc_text(started)
         try:
             return original(self)
         finally:

@@ -115,7 +115,14 @@ CASES = [
         (GOOD_CSV + ROW.format(n=9).replace("Zoe", "z" * (3 << 19)) + "\n").encode(),
         None,
         "record_too_long",
-        "longer than 1,048,576 bytes, the limit for landed records (starting on line 7)",
+        "longer than 1,048,576 bytes, the limit for landed records (line 7)",
+    ),
+    Case(  # no line break at all: refused as soon as the line passes the limit, never held whole
+        "no-line-break.csv",
+        (COLUMNS + "\n" + "z" * (3 << 20)).encode(),
+        None,
+        "record_too_long",
+        "the limit for landed records (line 2)",
     ),
     Case(
         "long-line.jsonl",
