@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
+BENCH_STAMP := $(VENV)/.installed-bench
 CODE := gluerelay glue bench tests functions examples
 # aws-sam-cli and checkov each live in their own venv: their pins clash with the project's and each other's.
 TOOLS := .venv-tools
@@ -23,6 +24,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
 $(TOOLS)/%/.installed: tools/%-requirements.txt
@@ -101,13 +106,13 @@ mutants: $(STAMP) ## Break each reliability guarantee in a scratch copy; its sce
 
 .PHONY: bench
 # With Java on the machine the data plane also times job 2 on PySpark (the spark extra is installed for it).
-bench: $(STAMP) $(if $(shell command -v java),$(SPARK_STAMP)) ## Benchmarks → BENCHMARKS.md (about 25 min)
+bench: $(BENCH_STAMP) $(if $(shell command -v java),$(SPARK_STAMP)) ## Benchmarks → BENCHMARKS.md (about 40 min)
 	$(BIN)/python -m bench
 
 .PHONY: lock
 lock: ## Re-freeze constraints.txt from a fresh resolve of pyproject.toml
 	rm -rf /tmp/gluerelay-lock && $(PYTHON) -m venv /tmp/gluerelay-lock
-	/tmp/gluerelay-lock/bin/pip install --quiet '.[dev,spark]'
+	/tmp/gluerelay-lock/bin/pip install --quiet '.[dev,spark,bench]'
 	/tmp/gluerelay-lock/bin/pip freeze --exclude gluerelay | sort > constraints.txt
 
 .PHONY: lock-tools

@@ -65,12 +65,15 @@ REQUIRED_COLUMNS = [
     "updated_at",
 ]
 LINEAGE_COLUMNS = ["lineage_source", "lineage_run_id", "lineage_ingested_at"]
-WHITESPACE = "[ \t\n\x0b\f\r]"  # what Java's \s matches, written out for every engine
+WHITESPACE = " \t\n\x0b\f\r"  # what Java's \s matches, written out for every engine
 CSV_READ_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLine": "true"}
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
+UPDATED_AT_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}Z?$"
+# yyyy-MM-dd (also non-padded), MM/dd/yyyy, dd.MM.yyyy (a mixed separator passes here, then fails to parse)
+DATE_OF_BIRTH_SHAPE = r"^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4})$"
 # Country calling codes for national-format numbers (numbers with + or 00 carry their own).
 CALLING_CODES = {
     "US": "1",
@@ -101,7 +104,6 @@ REASONS = [
     "invalid_date_of_birth",
     "invalid_country",
 ]
-DUPLICATE = "duplicate"
 
 
 class CleanseError(Exception):
@@ -123,119 +125,129 @@ def resolve_args(argv: list[str]) -> dict[str, str]:
 
 def trimmed_or_null(column: Column) -> Column:
     """Leading and trailing whitespace removed (tabs too: Spark's trim strips spaces only); blank → NULL.
-    The class is spelled out: Java's \\s (Spark) matches a vertical tab, DuckDB's does not."""
-    trimmed = F.regexp_replace(column, f"^{WHITESPACE}+|{WHITESPACE}+$", "")
-    return F.when(trimmed != "", trimmed)
-
-
-def parse_timestamp(value: Column, shape: str, spark_format: str) -> Column:
-    """NULL unless ``value`` has ``shape`` and parses: the same on Spark and DuckDB (DuckDB raises on a
-    bad cast where Spark returns NULL, so the shape is checked before parsing)."""
-    return F.when(value.rlike(shape), F.try_to_timestamp(value, F.lit(spark_format)))
+    The characters are spelled out: Java's \\s (Spark) matches a vertical tab, DuckDB's does not. Only a
+    value with a space or control character at either end (an empty one too) is trimmed: few are, and the
+    check costs a third of the trim."""
+    edged = (F.ascii(column) <= 32) | (F.ascii(F.substring(column, -1, 1)) <= 32)
+    trimmed = F.btrim(column, F.lit(WHITESPACE))
+    return F.when(edged, F.when(trimmed != "", trimmed)).otherwise(column)
 
 
 def parse_updated_at(value: Column) -> Column:
-    iso = F.regexp_replace(F.regexp_replace(value, "T", " "), "Z$", "")
-    return parse_timestamp(iso, r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", "yyyy-MM-dd HH:mm:ss")
-
-
-def _padded_date(value: Column, pattern: str, year: int, month: int, day: int) -> Column:
-    """``value`` rewritten as ``yyyy-MM-dd`` from the capture groups of ``pattern`` (NULL if no match)."""
+    """``yyyy-MM-dd HH:mm:ss``, or the same with ``T`` between date and time and an optional ``Z``. Every
+    parse of dirty text is guarded by its shape: DuckDB raises on a bad cast where Spark returns NULL."""
     return F.when(
-        value.rlike(pattern),
-        F.concat(
-            F.regexp_extract(value, pattern, year),
-            F.lit("-"),
-            F.lpad(F.regexp_extract(value, pattern, month), 2, "0"),
-            F.lit("-"),
-            F.lpad(F.regexp_extract(value, pattern, day), 2, "0"),
-        ),
+        value.rlike(UPDATED_AT_SHAPE),
+        F.try_to_timestamp(F.translate(F.substring(value, 1, 19), "T", " "), F.lit("yyyy-MM-dd HH:mm:ss")),
     )
 
 
 def parse_date_of_birth(value: Column) -> Column:
-    canonical = F.coalesce(
-        _padded_date(value, r"^(\d{4})-(\d{1,2})-(\d{1,2})$", 1, 2, 3),
-        _padded_date(value, r"^(\d{1,2})/(\d{1,2})/(\d{4})$", 3, 1, 2),
-        _padded_date(value, r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$", 3, 2, 1),
+    """One shape check for the three formats, then one parse, chosen by the separator."""
+    parsed = (
+        F.when(value.contains("-"), F.try_to_timestamp(value, F.lit("yyyy-M-d")))
+        .when(value.contains("/"), F.try_to_timestamp(value, F.lit("M/d/yyyy")))
+        .otherwise(F.try_to_timestamp(value, F.lit("d.M.yyyy")))
     )
-    return F.to_date(parse_timestamp(canonical, r"^\d{4}-\d{2}-\d{2}$", "yyyy-MM-dd"))
+    return F.to_date(F.when(value.rlike(DATE_OF_BIRTH_SHAPE), parsed))
 
 
-def normalise_phone(phone: Column, country: Column) -> Column:
-    """E.164 (``+<country code><number>``), or NULL when the number cannot be made valid: numbers with
-    ``+`` or ``00`` carry their country code, national numbers take the country's (dropping a trunk 0)."""
-    digits = F.regexp_replace(phone, r"[^0-9]", "")
+def calling_code(country: Column) -> Column:
     calling_codes = iter(CALLING_CODES.items())
     first_iso, first_code = next(calling_codes)
     code = F.when(country == first_iso, F.lit(first_code))
-    for iso, calling_code in calling_codes:
-        code = code.when(country == iso, F.lit(calling_code))
-    number = (
+    for iso, code_of_country in calling_codes:
+        code = code.when(country == iso, F.lit(code_of_country))
+    return code
+
+
+def phone_number(phone: Column, digits: Column, country: Column) -> Column:
+    """The digits of an E.164 number, country code first (not yet checked): numbers with ``+`` or ``00``
+    carry their country code, national numbers take the country's (dropping a trunk 0)."""
+    return (
         F.when(phone.startswith("+"), digits)
         .when(digits.startswith("00"), F.substring(digits, 3, 20))
         .when(country.isin(*NANP) & (F.length(digits) == 10), F.concat(F.lit("1"), digits))
         .when(country.isin(*NANP), digits)
-        .otherwise(F.concat(code, F.regexp_replace(digits, "^0", "")))
+        .otherwise(F.concat(calling_code(country), F.regexp_replace(digits, "^0", "")))
     )
-    # Country code 1 (NANP) numbers have exactly 11 digits; E.164 allows 8 to 15 in all.
-    return F.when(number.rlike(r"^(1[0-9]{10}|[2-9][0-9]{7,14})$"), F.concat(F.lit("+"), number))
 
 
 def validate(raw: DataFrame, ingest_date: str) -> DataFrame:
-    """Every raw row with its cleansed values and ``quarantine_reason`` (NULL when valid); the raw values
-    are kept as ``raw_<column>`` for the quarantine."""
+    """Every raw row with its cleansed values and ``quarantine_reason`` (NULL when valid); a quarantined
+    row keeps its raw values as ``raw_<column>`` (NULL on valid rows, which need none).
+
+    Each value is derived once, in stages, and later stages refer to it by name: an expression reused
+    inline would be computed again at every use."""
     trimmed = raw.select(
         *[trimmed_or_null(F.col(c)).alias(c) for c in REQUIRED_COLUMNS],
         *LINEAGE_COLUMNS,
         *[F.col(c).alias(f"raw_{c}") for c in REQUIRED_COLUMNS],
     )
     customer_id = F.col("customer_id")
-    parsed_id = F.when(customer_id.rlike(r"^[0-9]{1,18}$"), customer_id.cast("bigint"))
-    updated_at = parse_updated_at(F.col("updated_at"))
-    email = F.lower(F.col("email"))
-    country = F.upper(F.col("country"))
-    phone = normalise_phone(F.col("phone"), country)
-    date_of_birth = parse_date_of_birth(F.col("date_of_birth"))
+    parsed = trimmed.select(
+        "*",
+        F.when(customer_id.rlike(r"^[0-9]{1,18}$"), customer_id.cast("bigint")).alias("_id"),
+        parse_updated_at(F.col("updated_at")).alias("_updated_at"),
+        F.lower(F.col("email")).alias("_email"),
+        F.upper(F.col("country")).alias("_country"),
+        F.regexp_replace(F.col("phone"), r"[^0-9]", "").alias("_digits"),
+        parse_date_of_birth(F.col("date_of_birth")).alias("_date_of_birth"),
+    )
+    numbered = parsed.select(
+        "*", phone_number(F.col("phone"), F.col("_digits"), F.col("_country")).alias("_number")
+    )
+    # Country code 1 (NANP) numbers have exactly 11 digits; E.164 allows 8 to 15 in all.
+    number = F.col("_number")
+    checked = numbered.select(
+        "*",
+        F.when(number.rlike(r"^(1[0-9]{10}|[2-9][0-9]{7,14})$"), F.concat(F.lit("+"), number)).alias(
+            "_phone"
+        ),
+    )
+    date_of_birth = F.col("_date_of_birth")
     birth_ok = (date_of_birth >= F.lit("1900-01-01").cast("date")) & (
         date_of_birth <= F.lit(ingest_date).cast("date")
     )
     reason = (
         F.when(customer_id.isNull(), F.lit("missing_customer_id"))
-        .when(F.coalesce(parsed_id, F.lit(0)) <= 0, F.lit("invalid_customer_id"))
+        .when(F.coalesce(F.col("_id"), F.lit(0)) <= 0, F.lit("invalid_customer_id"))
         .when(F.col("updated_at").isNull(), F.lit("missing_updated_at"))
-        .when(updated_at.isNull(), F.lit("invalid_updated_at"))
-        .when(~F.coalesce(email.rlike(EMAIL_PATTERN), F.lit(True)), F.lit("invalid_email"))
-        .when(F.col("phone").isNotNull() & phone.isNull(), F.lit("invalid_phone"))
+        .when(F.col("_updated_at").isNull(), F.lit("invalid_updated_at"))
+        .when(~F.coalesce(F.col("_email").rlike(EMAIL_PATTERN), F.lit(True)), F.lit("invalid_email"))
+        .when(F.col("phone").isNotNull() & F.col("_phone").isNull(), F.lit("invalid_phone"))
         .when(
             F.col("date_of_birth").isNotNull() & ~F.coalesce(birth_ok, F.lit(False)),
             F.lit("invalid_date_of_birth"),
         )
-        .when(~F.coalesce(country.rlike(COUNTRY_PATTERN), F.lit(True)), F.lit("invalid_country"))
+        .when(~F.coalesce(F.col("_country").rlike(COUNTRY_PATTERN), F.lit(True)), F.lit("invalid_country"))
     )
-    return trimmed.select(
-        parsed_id.alias("customer_id"),
+    reasoned = checked.select("*", reason.alias("quarantine_reason"))
+    quarantined = F.col("quarantine_reason").isNotNull()
+    return reasoned.select(
+        F.col("_id").alias("customer_id"),
         "first_name",
         "last_name",
-        email.alias("email"),
-        phone.alias("phone"),
-        date_of_birth.alias("date_of_birth"),
-        country.alias("country"),
-        updated_at.alias("updated_at"),
+        F.col("_email").alias("email"),
+        F.col("_phone").alias("phone"),
+        F.col("_date_of_birth").alias("date_of_birth"),
+        F.col("_country").alias("country"),
+        F.col("_updated_at").alias("updated_at"),
         *LINEAGE_COLUMNS,
-        reason.alias("quarantine_reason"),
-        *[f"raw_{c}" for c in REQUIRED_COLUMNS],
+        "quarantine_reason",
+        *[F.when(quarantined, F.col(f"raw_{c}")).alias(f"raw_{c}") for c in REQUIRED_COLUMNS],
     )
 
 
-def classify(validated: DataFrame) -> DataFrame:
-    """Adds ``outcome``: ``written``, ``duplicate`` (an older or identical copy of a valid customer), or
-    the quarantine reason. Only valid rows compete for a customer_id."""
-    # A named key column: sqlframe cannot partition a window by an inline expression.
-    keyed = validated.withColumn(
-        "dedup_key", F.when(F.col("quarantine_reason").isNull(), F.col("customer_id"))
-    )
-    latest_first = Window.partitionBy("dedup_key").orderBy(
+CLEANSED_COLUMNS = [*REQUIRED_COLUMNS, *LINEAGE_COLUMNS]
+LATEST = "latest"
+
+
+def deduplicate(validated: DataFrame) -> DataFrame:
+    """The valid rows only, each with ``latest``: true for the one row kept per customer_id (the latest
+    updated_at, ties broken by the other columns so the choice is deterministic), false for the older or
+    identical copies. Quarantined rows never compete, and the window sorts no more than the valid rows."""
+    latest_first = Window.partitionBy("customer_id").orderBy(
         F.col("updated_at").desc_nulls_last(),
         *[
             F.col(c).asc_nulls_last()
@@ -250,32 +262,16 @@ def classify(validated: DataFrame) -> DataFrame:
             )
         ],
     )
-    rank = F.row_number().over(latest_first)
-    outcome = (
-        F.when(F.col("quarantine_reason").isNotNull(), F.col("quarantine_reason"))
-        .when(rank == 1, F.lit("written"))
-        .otherwise(F.lit(DUPLICATE))
-    )
-    # Only quarantined rows need their raw values: NULL elsewhere keeps the working set small.
-    return keyed.select(
-        *[c for c in validated.columns if not c.startswith("raw_")],
-        outcome.alias("outcome"),
-        *[
-            F.when(F.col("quarantine_reason").isNotNull(), F.col(f"raw_{c}")).alias(f"raw_{c}")
-            for c in REQUIRED_COLUMNS
-        ],
-    )
+    valid = validated.filter(F.col("quarantine_reason").isNull()).select(*CLEANSED_COLUMNS)
+    return valid.select(*CLEANSED_COLUMNS, (F.row_number().over(latest_first) == 1).alias(LATEST))
 
 
-CLEANSED_COLUMNS = [*REQUIRED_COLUMNS, *LINEAGE_COLUMNS]
+def cleansed_rows(deduplicated: DataFrame) -> DataFrame:
+    return deduplicated.filter(F.col(LATEST)).select(*CLEANSED_COLUMNS)
 
 
-def cleansed_rows(classified: DataFrame) -> DataFrame:
-    return classified.filter(F.col("outcome") == "written").select(*CLEANSED_COLUMNS)
-
-
-def quarantined_rows(classified: DataFrame) -> DataFrame:
-    flagged = classified.filter(F.col("quarantine_reason").isNotNull())
+def quarantined_rows(validated: DataFrame) -> DataFrame:
+    flagged = validated.filter(F.col("quarantine_reason").isNotNull())
     return flagged.select(
         *[F.col(f"raw_{c}").alias(c) for c in REQUIRED_COLUMNS], *LINEAGE_COLUMNS, "quarantine_reason"
     )
@@ -304,24 +300,24 @@ def write_text(uri: str, text: str) -> None:
     Path(uri).write_text(text, encoding="utf-8")
 
 
-def summarise(rows_read: int, outcomes: dict[str, int]) -> dict[str, object]:
-    """Counts by outcome → the summary's figures; refuses figures that do not reconcile with the rows read."""
-    unknown = set(outcomes) - {*REASONS, DUPLICATE, "written"}
+def summarise(by_reason: dict[str | None, int], kept: dict[bool, int]) -> dict[str, object]:
+    """The summary's figures from the rows counted by quarantine reason (None: valid) and the valid rows
+    counted by whether the dedup kept them; refuses counts where the dedup did not account for every
+    valid row exactly once."""
+    unknown = {reason for reason in by_reason if reason is not None} - set(REASONS)
     if unknown:
-        raise CleanseError(f"unexpected row outcomes {sorted(unknown)}")
-    quarantined = {reason: outcomes[reason] for reason in REASONS if outcomes.get(reason)}
-    written = outcomes.get("written", 0)
-    duplicates = outcomes.get(DUPLICATE, 0)
-    total_quarantined = sum(quarantined.values())
-    if rows_read != written + total_quarantined + duplicates:
+        raise CleanseError(f"unexpected quarantine reasons {sorted(unknown)}")
+    quarantined = {reason: by_reason[reason] for reason in REASONS if by_reason.get(reason)}
+    valid, written, duplicates = by_reason.get(None, 0), kept.get(True, 0), kept.get(False, 0)
+    if valid != written + duplicates:
         raise CleanseError(
-            f"counts do not reconcile: read {rows_read} != written {written} + quarantined "
-            f"{total_quarantined} + duplicates removed {duplicates}"
+            f"counts do not reconcile: {valid} valid rows != written {written} + duplicates removed "
+            f"{duplicates}"
         )
     return {
-        "rows_read": rows_read,
+        "rows_read": sum(by_reason.values()),
         "rows_written": written,
-        "rows_quarantined": total_quarantined,
+        "rows_quarantined": sum(quarantined.values()),
         "quarantined_by_reason": quarantined,
         "duplicates_removed": duplicates,
     }
@@ -336,15 +332,20 @@ def run(spark: SparkSession, args: dict[str, str]) -> dict[str, object]:
     except Exception as e:  # Spark and DuckDB raise engine-specific types; the message names the input
         raise CleanseError(f"raw input {source} cannot be read: {e}") from e
     check_columns(raw, source)
-    # Materialised once: the outcome counts and both writes then read it instead of re-deriving it.
-    classified = classify(validate(raw, ingest_date)).cache()
-    outcomes = {row["outcome"]: int(row["count"]) for row in classified.groupBy("outcome").count().collect()}
-    # Counted on the input itself, so the reconciliation checks the transform rather than restating it.
-    figures = summarise(raw.count(), outcomes)
+    # Materialised once each: the counts and the writes then read them instead of re-deriving the rules or
+    # re-sorting for the dedup. Quarantined rows carry their raw values; valid rows carry none.
+    validated = validate(raw, ingest_date).cache()
+    by_reason = {
+        row["quarantine_reason"]: int(row["count"])
+        for row in validated.groupBy("quarantine_reason").count().collect()
+    }
+    deduplicated = deduplicate(validated).cache()
+    kept = {bool(row[LATEST]): int(row["count"]) for row in deduplicated.groupBy(LATEST).count().collect()}
+    figures = summarise(by_reason, kept)  # reconciled across the two materialisations
     cleansed_output = partition(args["cleansed_path"], ingest_date, run_id)
     quarantine_output = partition(args["quarantine_path"], ingest_date, run_id)
-    cleansed_rows(classified).write.mode("overwrite").parquet(cleansed_output)
-    quarantined_rows(classified).write.mode("overwrite").parquet(quarantine_output)
+    cleansed_rows(deduplicated).write.mode("overwrite").parquet(cleansed_output)
+    quarantined_rows(validated).write.mode("overwrite").parquet(quarantine_output)
     summary: dict[str, object] = {
         "job": JOB,
         "run_id": run_id,

@@ -56,7 +56,7 @@ from awsglue.context import GlueContext
 from awsglue.job import Job
 from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 JOB = "extract_customers"
@@ -103,6 +103,8 @@ RAW_CSV_WRITE_OPTIONS = {
 }
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 STAGING_THREADS = 16  # copies in flight at once (server-side copies: the driver moves no data)
+# File names every engine spells alike in input_file_name() (staged copies are named 00000.csv, ...).
+SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class ExtractError(Exception):
@@ -302,6 +304,7 @@ class FileOutcome:
 
     landed: LandedFile
     rows: int = 0
+    columns: tuple[str, ...] = ()  # as the check found them (CSV: the header's order)
     reason: str | None = None  # set aside when not None
     problem: str = ""
 
@@ -333,14 +336,14 @@ def check_landed_file(landed: LandedFile, path: str, required: list[str]) -> Fil
         raw_lines = Measured(split_lines(data))
         lines = text_lines(raw_lines)
         if landed_format(landed.uri) == "csv":
-            rows = check_csv(lines, raw_lines, required)
+            rows, columns = check_csv(lines, raw_lines, required)
         else:
-            rows = check_json_lines(lines, raw_lines, required)
+            rows, columns = check_json_lines(lines, raw_lines, required)
     except UnusableFileError as e:
         return FileOutcome(landed, reason=e.reason, problem=str(e))
     except OSError as e:  # not the file's content at fault: the run fails, as for a missing S3 object
         raise ExtractError(f"landed file {landed.uri} cannot be read: {e.strerror or e}") from e
-    return FileOutcome(landed, rows=rows)
+    return FileOutcome(landed, rows=rows, columns=columns)
 
 
 def file_chunks(path: str) -> Iterator[bytes]:
@@ -435,8 +438,8 @@ def text_lines(lines: Iterable[bytes]) -> Iterator[str]:
         yield text
 
 
-def check_csv(lines: Iterator[str], measured: Measured, required: list[str]) -> int:
-    """The number of records of a comma-delimited CSV file with a header line."""
+def check_csv(lines: Iterator[str], measured: Measured, required: list[str]) -> tuple[int, tuple[str, ...]]:
+    """The number of records and the columns of a comma-delimited CSV file with a header line."""
     csv.field_size_limit(MAX_RECORD_BYTES)  # a longer value makes a longer record anyway
     records = csv.reader(lines, delimiter=",", quotechar='"', doublequote=True, strict=True)
     rows, starts, before = 0, 1, 0  # the line the record being read starts on, the bytes before it
@@ -465,7 +468,7 @@ def check_csv(lines: Iterator[str], measured: Measured, required: list[str]) -> 
         raise UnusableFileError(
             "malformed_csv", f"is not valid CSV: the record starting on line {starts}: {problem}"
         ) from e
-    return rows
+    return rows, tuple(header)
 
 
 def check_header(header: list[str], required: list[str]) -> None:
@@ -492,8 +495,11 @@ def check_header(header: list[str], required: list[str]) -> None:
         raise UnusableFileError("missing_columns", f"lacks required columns: {', '.join(missing)}")
 
 
-def check_json_lines(lines: Iterator[str], measured: Measured, required: list[str]) -> int:
-    """The number of records of a JSON Lines file: one flat JSON object per line, blank lines allowed."""
+def check_json_lines(
+    lines: Iterator[str], measured: Measured, required: list[str]
+) -> tuple[int, tuple[str, ...]]:
+    """The number of records and the columns (in sorted order, as Spark's JSON reader gives them) of a
+    JSON Lines file: one flat JSON object per line, blank lines allowed."""
     columns: dict[str, None] = {}
     rows, before = 0, 0
     for number, line in enumerate(lines, start=1):
@@ -533,7 +539,7 @@ def check_json_lines(lines: Iterator[str], measured: Measured, required: list[st
     missing = [c for c in required if c not in columns]
     if missing:
         raise UnusableFileError("missing_columns", f"lacks required columns: {', '.join(missing)}")
-    return rows
+    return rows, tuple(sorted(columns))
 
 
 def json_kind(value: object) -> str:
@@ -553,17 +559,69 @@ def check_files(files: list[LandedFile], paths: list[str], required: list[str]) 
         )
 
 
-def read_landed_file(spark: SparkSession, landed: LandedFile, path: str) -> DataFrame:
-    """One landed file (read from `path`, its staged copy), every column as a string, exactly as written."""
-    fmt = landed_format(landed.uri)
+def read_landed_files(spark: SparkSession, files: list[tuple[LandedFile, str]]) -> DataFrame:
+    """Landed files of one format (each read from its staged copy), every column as a string, exactly as
+    written, in one read."""
+    paths = [path for _, path in files]
     try:
-        if fmt == "csv":
-            return spark.read.options(**CSV_READ_OPTIONS).csv(path)
-        return spark.read.options(**JSON_READ_OPTIONS).json(path)
-    except Exception as e:  # Spark and DuckDB raise engine-specific types; the message names the file
+        if landed_format(files[0][0].uri) == "csv":
+            return spark.read.options(**CSV_READ_OPTIONS).csv(paths)
+        return spark.read.options(**JSON_READ_OPTIONS).json(paths)
+    except Exception as e:  # Spark and DuckDB raise engine-specific types; the message names the files
+        message = str(e)
+        for landed, path in files:
+            message = message.replace(path, landed.uri)
+        named = ", ".join(landed.uri for landed, _ in files)
         raise ExtractError(
-            f"landed file {landed.uri} cannot be read: {str(e).replace(path, landed.uri)}"
+            f"landed file{'s' if len(files) > 1 else ''} {named} cannot be read: {message}"
         ) from e
+
+
+def file_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def read_groups(usable: list[tuple[FileOutcome, str]]) -> list[list[tuple[LandedFile, str]]]:
+    """The checked files in as few reads as can be: one per format and set of columns, so each read has
+    one schema. Within a read, each row's file is told by its file name: a file whose name an engine
+    might spell otherwise (percent-encoded), or that an earlier file of its read has, is read alone."""
+    groups: dict[tuple[object, ...], list[tuple[LandedFile, str]]] = {}
+    for outcome, path in usable:
+        key: tuple[object, ...] = (format_suffix(outcome.landed.uri), outcome.columns)
+        groups.setdefault(key, []).append((outcome.landed, path))
+    reads: list[list[tuple[LandedFile, str]]] = []
+    for files in groups.values():
+        shared: dict[str, tuple[LandedFile, str]] = {}
+        for landed, path in files:
+            name = file_name(path)
+            if SAFE_FILE_NAME.match(name) and name not in shared:
+                shared[name] = (landed, path)
+            else:
+                reads.append([(landed, path)])
+        if shared:
+            reads.append(list(shared.values()))
+    return reads
+
+
+def with_lineage(df: DataFrame, source: Column, run_id: str, ingested_at: str) -> DataFrame:
+    return df.select(
+        *[F.col(c) for c in df.columns if c not in LINEAGE_COLUMNS],
+        source.alias("lineage_source"),
+        F.lit(run_id).alias("lineage_run_id"),
+        F.lit(ingested_at).alias("lineage_ingested_at"),
+    )
+
+
+def read_with_lineage(
+    spark: SparkSession, files: list[tuple[LandedFile, str]], run_id: str, ingested_at: str
+) -> DataFrame:
+    """One read of `files`, each row's lineage_source the landed file (version) it came from."""
+    df = read_landed_files(spark, files)
+    if len(files) == 1:
+        return with_lineage(df, F.lit(files[0][0].source), run_id, ingested_at)
+    by_name = F.create_map(*[F.lit(v) for landed, path in files for v in (file_name(path), landed.source)])
+    source = by_name[F.regexp_extract(F.input_file_name(), r"[^/]*$", 0)]
+    return with_lineage(df, source, run_id, ingested_at)
 
 
 def read_jdbc(glue_context: GlueContext, args: dict[str, str]) -> DataFrame:
@@ -586,15 +644,6 @@ def read_jdbc(glue_context: GlueContext, args: dict[str, str]) -> DataFrame:
             f"table {args['table']} through connection {args['connection_name']} cannot be read: {e}"
         ) from e
     return df.select(*[F.col(c).cast("string").alias(c) for c in df.columns])
-
-
-def with_lineage(df: DataFrame, source: str, run_id: str, ingested_at: str) -> DataFrame:
-    return df.select(
-        *[F.col(c) for c in df.columns if c not in LINEAGE_COLUMNS],
-        F.lit(source).alias("lineage_source"),
-        F.lit(run_id).alias("lineage_run_id"),
-        F.lit(ingested_at).alias("lineage_ingested_at"),
-    )
 
 
 @dataclass
@@ -621,7 +670,11 @@ def extract(
     if args["source"] == "jdbc":
         source = f"jdbc:{args['connection_name']}/{args['table']}"
         return Extracted(
-            with_lineage(read_jdbc(glue_context, args), source, run_id, ingested_at), [source], [], [], []
+            with_lineage(read_jdbc(glue_context, args), F.lit(source), run_id, ingested_at),
+            [source],
+            [],
+            [],
+            [],
         )
     files = input_files(args)
     for landed in files:
@@ -632,19 +685,31 @@ def extract(
     for outcome in outcomes:
         if not outcome.usable:
             print(f"{JOB}: {outcome.told()}; set aside ({outcome.reason}), the run's other files go on")
-    usable = [(o.landed, path) for o, path in zip(outcomes, paths, strict=True) if o.usable]
+    usable = [(o, path) for o, path in zip(outcomes, paths, strict=True) if o.usable]
     if not usable:
         unstage(paths, files)
         raise ExtractError(unusable_run(outcomes))
-    # One file at a time, each read to its end (cached) before the next: memory stays flat however many
-    # files a run has. Read in one query, every file's scan is open at once (DuckDB gives each CSV scan a
-    # 32 MB buffer: 20 files were enough to exhaust the local engine's 512 MB).
-    frames = [
-        with_lineage(read_landed_file(spark, f, path), f.source, run_id, ingested_at).cache()
-        for f, path in usable
-    ]
+    # One read per format and set of columns, not one per file: a read and a union per file cost
+    # every engine more than the data does once runs have many small files.
+    frames = [read_with_lineage(spark, group, run_id, ingested_at) for group in read_groups(usable)]
     combined = reduce(lambda left, right: left.unionByName(right, allowMissingColumns=True), frames)
-    return Extracted(combined, [f.source for f, _ in usable], files, paths, outcomes)
+    return Extracted(combined, [o.landed.source for o, _ in usable], files, paths, outcomes)
+
+
+def reconcile(by_source: dict[str | None, int], read: list[FileOutcome]) -> None:
+    """Each checked file must have given the engine as many rows as its check counted records, and every
+    row must be told to its file: otherwise nothing is written rather than rows parsed differently."""
+    problems = [
+        f"the engine read {by_source.get(o.landed.source, 0)} rows from {o.landed.source}, whose check "
+        f"counted {o.rows} records"
+        for o in read
+        if by_source.get(o.landed.source, 0) != o.rows
+    ]
+    unknown = sum(n for source, n in by_source.items() if source not in {o.landed.source for o in read})
+    if unknown:
+        problems.append(f"the engine read {unknown} rows it could not tell to a landed file")
+    if problems:
+        raise ExtractError("; ".join(problems) + ": nothing is written rather than rows parsed differently")
 
 
 def unusable_run(outcomes: list[FileOutcome], shown: int = 10) -> str:
@@ -670,16 +735,16 @@ def run(spark: SparkSession, glue_context: GlueContext, args: dict[str, str]) ->
     output = raw_partition(args["raw_path"], args["ingest_date"], args["run_id"])
     try:
         try:
-            rows = raw.count()
+            by_source = {
+                row["lineage_source"]: int(row["count"])
+                for row in raw.groupBy("lineage_source").count().collect()
+            }
         except Exception as e:  # the first action is where a lazy engine finds an unreadable source
             read = ", ".join(sources)
             raise ExtractError(f"source {read} cannot be read: {extracted.named(str(e))}") from e
-        checked = sum(o.rows for o in extracted.outcomes if o.usable)
-        if extracted.outcomes and rows != checked:
-            raise ExtractError(
-                f"the engine read {rows} rows from {', '.join(sources)}, whose check counted {checked} "
-                "records: nothing is written rather than rows parsed differently"
-            )
+        rows = sum(by_source.values())
+        if extracted.outcomes:
+            reconcile(by_source, [o for o in extracted.outcomes if o.usable])
         write_raw(raw, output)
     finally:
         unstage(extracted.staged, extracted.files)

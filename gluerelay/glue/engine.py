@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import logging
 import os
 import shutil
 import sys
 import tempfile
 import types
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 from urllib.parse import urlparse
 
 ENGINE_ENV = "ETL_ENGINE"
@@ -79,6 +80,21 @@ def _spill_directory() -> str:
     return folder
 
 
+def end_process(code: int) -> NoReturn:
+    """End a job run's process once its outputs are written. On the default engine, without Python's
+    interpreter teardown: the exit handlers run (the spill folder goes), logs and output are flushed,
+    and the process ends; tearing down sqlframe's, sqlglot's and DuckDB's modules object by object
+    would add about 0.25 s to every local job run for nothing. PySpark ends normally (its JVM is
+    stopped by its own exit handlers)."""
+    if _session is None or selected_engine() == "pyspark":
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _start_sqlframe() -> Any:
     import duckdb
     import sqlframe
@@ -93,6 +109,8 @@ def _start_sqlframe() -> Any:
             # A Glue worker's memory is its own; locally jobs share a laptop, so DuckDB spills past this.
             "memory_limit": os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT),
             "temp_directory": _spill_directory(),
+            # Spark promises no row order without an ORDER BY; keeping it costs DuckDB time and memory.
+            "preserve_insertion_order": False,
         }
     )
     load_extension(conn, "httpfs")  # sqlite and postgres load on the first JDBC read

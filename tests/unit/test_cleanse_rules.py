@@ -42,7 +42,6 @@ def test_strings_are_trimmed_of_spaces_and_tabs_and_blank_means_missing(
     assert row["first_name"] == "Ada"
     assert row["last_name"] is None
     assert row["country"] == "US"
-    assert row["raw_first_name"] == " Ada  ", "the raw value is kept for the quarantine"
 
 
 def test_every_engine_trims_the_same_whitespace(spark: Any, cleanse: ModuleType) -> None:
@@ -191,11 +190,22 @@ def test_the_first_failing_rule_names_the_reason(spark: Any, cleanse: ModuleType
 def outcomes(
     spark: Any, cleanse: ModuleType, rows: list[dict[str, str | None]]
 ) -> list[tuple[str, str, str]]:
-    classified = cleanse.classify(cleanse.validate(raw_frame(spark, rows), INGEST_DATE))
-    return sorted(
-        (str(r["customer_id"]), f"{r['updated_at']:%Y-%m-%d %H:%M:%S}", r["outcome"])
-        for r in classified.collect()
-    )
+    """Each row's customer, update and outcome: its quarantine reason, or whether the dedup kept it."""
+    validated = cleanse.validate(raw_frame(spark, rows), INGEST_DATE)
+    quarantined = [
+        (str(r["customer_id"]), f"{r['updated_at']:%Y-%m-%d %H:%M:%S}", r["quarantine_reason"])
+        for r in validated.collect()
+        if r["quarantine_reason"] is not None
+    ]
+    deduplicated = [
+        (
+            str(r["customer_id"]),
+            f"{r['updated_at']:%Y-%m-%d %H:%M:%S}",
+            "written" if r["latest"] else "duplicate",
+        )
+        for r in cleanse.deduplicate(validated).collect()
+    ]
+    return sorted(quarantined + deduplicated)
 
 
 def test_dedup_keeps_the_latest_update_of_each_customer(spark: Any, cleanse: ModuleType) -> None:
@@ -216,9 +226,9 @@ def test_dedup_tie_break_is_deterministic(spark: Any, cleanse: ModuleType) -> No
     a = raw_customer(customer_id="9", email="b@example.com")
     b = raw_customer(customer_id="9", email="a@example.com")
     for rows in ([a, b], [b, a]):
-        # When classified
-        classified = cleanse.classify(cleanse.validate(raw_frame(spark, rows), INGEST_DATE))
-        kept = [r["email"] for r in classified.collect() if r["outcome"] == "written"]
+        # When deduplicated
+        validated = cleanse.validate(raw_frame(spark, rows), INGEST_DATE)
+        kept = [r["email"] for r in cleanse.cleansed_rows(cleanse.deduplicate(validated)).collect()]
         # Then the same one is kept
         assert kept == ["a@example.com"]
 
@@ -247,17 +257,18 @@ def test_only_quarantined_rows_keep_their_raw_values(spark: Any, cleanse: Module
         raw_customer(customer_id="4", first_name=" Ada "),
         raw_customer(customer_id="5", first_name=" Bob ", email="not-an-email"),
     ]
-    # When classified
-    classified = cleanse.classify(cleanse.validate(raw_frame(spark, rows), INGEST_DATE))
-    raw_names = {r["customer_id"]: (r["raw_first_name"], r["outcome"]) for r in classified.collect()}
-    # Then the quarantined row carries its raw value and the written one does not need to
-    assert raw_names == {4: (None, "written"), 5: (" Bob ", "invalid_email")}
+    # When validated
+    validated = cleanse.validate(raw_frame(spark, rows), INGEST_DATE)
+    raw_names = {r["customer_id"]: (r["raw_first_name"], r["quarantine_reason"]) for r in validated.collect()}
+    # Then the quarantined row carries its raw value and the valid one does not need to
+    assert raw_names == {4: (None, None), 5: (" Bob ", "invalid_email")}
+    assert [r["first_name"] for r in cleanse.quarantined_rows(validated).collect()] == [" Bob "]
 
 
 def test_summary_reconciles_and_refuses_counts_that_do_not(cleanse: ModuleType) -> None:
-    figures = cleanse.summarise(
-        10, {"written": 6, "duplicate": 1, "invalid_email": 2, "missing_customer_id": 1}
-    )
+    # Given 10 rows by quarantine reason (None: valid) and the 7 valid ones by whether the dedup kept them
+    by_reason = {None: 7, "invalid_email": 2, "missing_customer_id": 1}
+    figures = cleanse.summarise(by_reason, {True: 6, False: 1})
     assert figures == {
         "rows_read": 10,
         "rows_written": 6,
@@ -265,8 +276,11 @@ def test_summary_reconciles_and_refuses_counts_that_do_not(cleanse: ModuleType) 
         "quarantined_by_reason": {"missing_customer_id": 1, "invalid_email": 2},
         "duplicates_removed": 1,
     }
-    with pytest.raises(cleanse.CleanseError, match="do not reconcile: read 11"):
-        cleanse.summarise(11, {"written": 6, "duplicate": 1, "invalid_email": 2, "missing_customer_id": 1})
+    # A dedup that lost or doubled a valid row is refused, naming the figures
+    with pytest.raises(cleanse.CleanseError, match="7 valid rows != written 6 \\+ duplicates removed 2"):
+        cleanse.summarise(by_reason, {True: 6, False: 2})
+    with pytest.raises(cleanse.CleanseError, match="unexpected quarantine reasons"):
+        cleanse.summarise({None: 1, "made_up": 1}, {True: 1})
 
 
 def test_missing_required_columns_are_named(spark: Any, cleanse: ModuleType) -> None:

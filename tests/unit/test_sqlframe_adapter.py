@@ -177,3 +177,104 @@ def test_each_job_process_spills_to_a_folder_of_its_own_removed_when_it_ends() -
         assert existed == "True"
         assert not Path(folder).exists(), "the spill folder outlived its process"
     assert seen[0] != seen[1]
+
+
+def test_input_file_name_names_each_rows_file(spark: Any, tmp_path: Path) -> None:
+    """sqlframe's own gives the list of every path read, alike on every row."""
+    for name, ids in (("a.csv", "1\n2\n"), ("b.csv", "3\n")):
+        (tmp_path / name).write_text("id\n" + ids)
+    frame = spark.read.option("header", "true").csv([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    from pyspark.sql import functions as F  # noqa: N812 - as scripts spell it (the engine must be up first)
+
+    rows = frame.select("*", F.input_file_name().alias("file")).collect()
+    assert sorted((r["id"], r["file"]) for r in rows) == [
+        ("1", f"file://{tmp_path}/a.csv"),
+        ("2", f"file://{tmp_path}/a.csv"),
+        ("3", f"file://{tmp_path}/b.csv"),
+    ], "a local file is named by its file:// URI, as Spark names it"
+    named = frame.select(F.regexp_extract(F.input_file_name(), r"[^/]*$", 0).alias("name"), "id")
+    assert named.columns == ["name", "id"]
+    assert sorted((r["name"], r["id"]) for r in named.collect()) == [
+        ("a.csv", "1"),
+        ("a.csv", "2"),
+        ("b.csv", "3"),
+    ]
+
+
+def test_input_file_name_away_from_a_read_is_refused_not_wrong(spark: Any, tmp_path: Path) -> None:
+    from pyspark.sql import functions as F  # noqa: N812 - as scripts spell it (the engine must be up first)
+
+    (tmp_path / "a.csv").write_text("id,filename\n1,x\n")
+    frame = spark.read.option("header", "true").csv(str(tmp_path / "a.csv"))
+    with pytest.raises(UnsupportedOptionError, match="only in a select directly on a frame read"):
+        frame.filter(F.col("id") == "1").select(F.input_file_name())
+    with pytest.raises(UnsupportedOptionError, match="column named 'filename'"):
+        frame.select(F.input_file_name())
+
+
+PROBE_IMPORTS = """
+import sys
+from gluerelay.glue import engine
+spark = engine.session()
+from pyspark.sql import functions as F
+spark.conf.set("spark.sql.session.timeZone", "UTC")
+spark.read.option("header", "true").csv(sys.argv[1]).select(F.upper("v")).collect()
+zone = spark.conf.get("spark.sql.session.timeZone")
+print(zone, "pandas" in sys.modules, "sqlglot.dialects.tsql" in sys.modules)
+"""
+
+
+def test_the_engine_starts_without_pandas_or_every_sql_dialect(tmp_path: Path) -> None:
+    """Setting the time zone through a bound parameter made DuckDB import pandas, and sqlframe's dialect
+    lookup imported every sqlglot dialect: 0.4 s of every local job run's start (a script reading files;
+    sqlframe's createDataFrame imports pandas itself)."""
+    (tmp_path / "v.csv").write_text("v\na\n")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE_IMPORTS, str(tmp_path / "v.csv")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ETL_ENGINE": "sqlframe"},
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["UTC", "False", "False"]
+
+
+ENDING_SCRIPT = """
+import sys
+from pyspark.context import SparkContext
+spark = SparkContext.getOrCreate().spark_session
+[(folder,)] = spark._conn.execute("SELECT current_setting('temp_directory')").fetchall()
+print(folder, flush=False)  # left in the buffer: the runner must flush it before the process ends
+if sys.argv[1:] == ["--fail", "yes"]:
+    raise ValueError("the script failed")
+"""
+
+
+@pytest.mark.parametrize(("argv", "code"), [([], 0), (["--fail", "yes"], 1)])
+def test_a_job_process_ends_with_its_outcome_output_flushed_and_spill_folder_removed(
+    tmp_path: Path, argv: list[str], code: int
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(ENDING_SCRIPT)
+    result = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "gluerelay.glue.runner", str(script), *argv],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        # Buffered output, as a job process has unless PYTHONUNBUFFERED is set.
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+            "ETL_ENGINE": "sqlframe",
+            "GLUERELAY_JOB_RESULT": str(result),
+        },
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("gluerelay-duckdb-")
+    assert not folder.exists(), "the spill folder outlived its process"
+    assert ("ValueError: the script failed" in result.read_text()) == (code == 1)
