@@ -51,6 +51,9 @@ RULES = script_constants(
         "UPDATED_AT_SHAPE",
         "DATE_OF_BIRTH_SHAPE",
         "REASONS",
+        "CUSTOMER_ID_PATTERN",
+        "E164_PATTERN",
+        "TIE_BREAK",
     },
 )
 COLUMNS: list[str] = RULES["REQUIRED_COLUMNS"]
@@ -58,41 +61,45 @@ LINEAGE: list[str] = RULES["LINEAGE_COLUMNS"]
 CALLING_CODES: dict[str, str] = RULES["CALLING_CODES"]
 NANP: tuple[str, ...] = RULES["NANP"]
 WHITESPACE: str = RULES["WHITESPACE"]
-# The dedup's order: latest update first, then every other column, so the kept row is deterministic.
-TIE_BREAK = ["email", "phone", "date_of_birth", "country", "first_name", "last_name", "lineage_source"]
-E164 = "1[0-9]{10}|[2-9][0-9]{7,14}"
+TIE_BREAK: list[str] = RULES["TIE_BREAK"]  # the dedup's order after the latest updated_at
 
 
-def _text(value: str) -> str:
+def sql_text(value: str) -> str:
+    """A DuckDB string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def full_match(column: str, pattern: str) -> str:
+    """`column` matches the whole of one of job 2's anchored patterns (``^...$``)."""
+    return f"regexp_full_match({column}, {sql_text(pattern.removeprefix('^').removesuffix('$'))})"
 
 
 def _trimmed(column: str) -> str:
     edge = f"ascii({column}) <= 32 OR ascii({column}[-1:]) <= 32"
-    return f"nullif(CASE WHEN {edge} THEN trim({column}, {_text(WHITESPACE)}) ELSE {column} END, '')"
+    return f"nullif(CASE WHEN {edge} THEN trim({column}, {sql_text(WHITESPACE)}) ELSE {column} END, '')"
 
 
 def validated_sql(raw_glob: str, ingest_date: str) -> str:
     trimmed = ", ".join(f"{_trimmed(c)} AS {c}" for c in COLUMNS)
     raw = ", ".join(f"{c} AS raw_{c}" for c in COLUMNS)
-    codes = " ".join(f"WHEN {_text(iso)} THEN {_text(code)}" for iso, code in CALLING_CODES.items())
-    nanp = ", ".join(_text(code) for code in NANP)
+    codes = " ".join(f"WHEN {sql_text(iso)} THEN {sql_text(code)}" for iso, code in CALLING_CODES.items())
+    nanp = ", ".join(sql_text(code) for code in NANP)
     kept_raw = ", ".join(f"CASE WHEN reason IS NOT NULL THEN raw_{c} END AS raw_{c}" for c in COLUMNS)
     return f"""
     CREATE TEMP TABLE validated AS
     WITH trimmed AS (
       SELECT {trimmed}, {", ".join(LINEAGE)}, {raw}
-      FROM read_csv({_text(raw_glob)}, header=true, all_varchar=true, quote='"', escape='"',
+      FROM read_csv({sql_text(raw_glob)}, header=true, all_varchar=true, quote='"', escape='"',
         hive_partitioning=false)
     ), parsed AS (
       SELECT *,
-        CASE WHEN regexp_full_match(customer_id, '[0-9]{{1,18}}') THEN customer_id::BIGINT END AS id,
-        CASE WHEN regexp_full_match(updated_at, {_text(RULES["UPDATED_AT_SHAPE"].strip("^$"))})
+        CASE WHEN {full_match("customer_id", RULES["CUSTOMER_ID_PATTERN"])} THEN customer_id::BIGINT END AS id,
+        CASE WHEN {full_match("updated_at", RULES["UPDATED_AT_SHAPE"])}
           THEN try_strptime(translate(updated_at[:19], 'T', ' '), '%Y-%m-%d %H:%M:%S') END AS updated,
         lower(email) AS email_l,
         upper(country) AS country_u,
         regexp_replace(phone, '[^0-9]', '', 'g') AS digits,
-        CASE WHEN regexp_full_match(date_of_birth, {_text(RULES["DATE_OF_BIRTH_SHAPE"].strip("^$"))}) THEN
+        CASE WHEN {full_match("date_of_birth", RULES["DATE_OF_BIRTH_SHAPE"])} THEN
           CASE WHEN contains(date_of_birth, '-') THEN try_strptime(date_of_birth, '%Y-%-m-%-d')
             WHEN contains(date_of_birth, '/') THEN try_strptime(date_of_birth, '%-m/%-d/%Y')
             ELSE try_strptime(date_of_birth, '%-d.%-m.%Y') END::DATE END AS dob
@@ -108,19 +115,19 @@ def validated_sql(raw_glob: str, ingest_date: str) -> str:
         END AS number
       FROM parsed
     ), checked AS (
-      SELECT *, CASE WHEN regexp_full_match(number, '{E164}') THEN '+' || number END AS e164 FROM numbered
+      SELECT *, CASE WHEN {full_match("number", RULES["E164_PATTERN"])} THEN '+' || number END AS e164 FROM numbered
     ), reasoned AS (
       SELECT *, CASE
         WHEN customer_id IS NULL THEN 'missing_customer_id'
         WHEN coalesce(id, 0) <= 0 THEN 'invalid_customer_id'
         WHEN updated_at IS NULL THEN 'missing_updated_at'
         WHEN updated IS NULL THEN 'invalid_updated_at'
-        WHEN NOT coalesce(regexp_matches(email_l, {_text(RULES["EMAIL_PATTERN"])}), true) THEN 'invalid_email'
+        WHEN NOT coalesce(regexp_matches(email_l, {sql_text(RULES["EMAIL_PATTERN"])}), true) THEN 'invalid_email'
         WHEN phone IS NOT NULL AND e164 IS NULL THEN 'invalid_phone'
         WHEN date_of_birth IS NOT NULL
-          AND NOT coalesce(dob BETWEEN DATE '1900-01-01' AND DATE {_text(ingest_date)}, false)
+          AND NOT coalesce(dob BETWEEN DATE '1900-01-01' AND DATE {sql_text(ingest_date)}, false)
           THEN 'invalid_date_of_birth'
-        WHEN NOT coalesce(regexp_matches(country_u, {_text(RULES["COUNTRY_PATTERN"])}), true)
+        WHEN NOT coalesce(regexp_matches(country_u, {sql_text(RULES["COUNTRY_PATTERN"])}), true)
           THEN 'invalid_country'
       END AS reason
       FROM checked

@@ -12,11 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from bench.duckdb_cleanse import sql_text
 from gluerelay.glue.engine import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def run(out_dir: str, run_id: str, ingested_at: str, files: list[str]) -> int:
@@ -27,12 +24,12 @@ def run(out_dir: str, run_id: str, ingested_at: str, files: list[str]) -> int:
             "preserve_insertion_order": False,
         }
     )
-    listed = ", ".join(_text(f) for f in files)
+    listed = ", ".join(sql_text(f) for f in files)
     [(rows,)] = conn.execute(
-        f"COPY (SELECT *, filename AS lineage_source, {_text(run_id)} AS lineage_run_id, "
-        f"{_text(ingested_at)} AS lineage_ingested_at "
+        f"COPY (SELECT *, filename AS lineage_source, {sql_text(run_id)} AS lineage_run_id, "
+        f"{sql_text(ingested_at)} AS lineage_ingested_at "
         f"FROM read_csv([{listed}], header=true, all_varchar=true, quote='\"', escape='\"')) "
-        f"TO {_text(f'{out_dir}/part-0.csv')} (HEADER, QUOTE '\"', ESCAPE '\"')"
+        f"TO {sql_text(f'{out_dir}/part-0.csv')} (HEADER, QUOTE '\"', ESCAPE '\"')"
     ).fetchall()
     return int(rows)
 

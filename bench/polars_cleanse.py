@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.duckdb_cleanse import CALLING_CODES, COLUMNS, E164, LINEAGE, NANP, RULES, TIE_BREAK, WHITESPACE
+from bench.duckdb_cleanse import CALLING_CODES, COLUMNS, LINEAGE, NANP, RULES, TIE_BREAK, WHITESPACE
 
 
 def trimmed(name: str) -> pl.Expr:
@@ -45,7 +45,9 @@ def validated(raw_dir: str, ingest_date: str) -> pl.LazyFrame:
     )
     customer_id, updated_at, phone = pl.col("customer_id"), pl.col("updated_at"), pl.col("phone")
     parsed = trim.with_columns(
-        pl.when(customer_id.str.contains(r"^[0-9]{1,18}$")).then(customer_id.cast(pl.Int64)).alias("_id"),
+        pl.when(customer_id.str.contains(RULES["CUSTOMER_ID_PATTERN"]))
+        .then(customer_id.cast(pl.Int64))
+        .alias("_id"),
         pl.when(updated_at.str.contains(RULES["UPDATED_AT_SHAPE"]))
         .then(
             updated_at.str.slice(0, 19)
@@ -73,7 +75,7 @@ def validated(raw_dir: str, ingest_date: str) -> pl.LazyFrame:
     )
     number = pl.col("_number")
     checked = numbered.with_columns(
-        pl.when(number.str.contains(f"^({E164})$")).then(pl.lit("+") + number).alias("_phone")
+        pl.when(number.str.contains(RULES["E164_PATTERN"])).then(pl.lit("+") + number).alias("_phone")
     )
     dob = pl.col("_date_of_birth")
     birth_ok = dob.is_between(date(1900, 1, 1), date.fromisoformat(ingest_date))

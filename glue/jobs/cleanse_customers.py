@@ -71,6 +71,9 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
+CUSTOMER_ID_PATTERN = r"^[0-9]{1,18}$"
+# Country code 1 (NANP) numbers have exactly 11 digits; E.164 allows 8 to 15 in all.
+E164_PATTERN = r"^(1[0-9]{10}|[2-9][0-9]{7,14})$"
 UPDATED_AT_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}Z?$"
 # yyyy-MM-dd (also non-padded), MM/dd/yyyy, dd.MM.yyyy (a mixed separator passes here, then fails to parse)
 DATE_OF_BIRTH_SHAPE = r"^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4})$"
@@ -187,7 +190,7 @@ def validate(raw: DataFrame, ingest_date: str) -> DataFrame:
     customer_id = F.col("customer_id")
     parsed = trimmed.select(
         "*",
-        F.when(customer_id.rlike(r"^[0-9]{1,18}$"), customer_id.cast("bigint")).alias("_id"),
+        F.when(customer_id.rlike(CUSTOMER_ID_PATTERN), customer_id.cast("bigint")).alias("_id"),
         parse_updated_at(F.col("updated_at")).alias("_updated_at"),
         F.lower(F.col("email")).alias("_email"),
         F.upper(F.col("country")).alias("_country"),
@@ -197,13 +200,10 @@ def validate(raw: DataFrame, ingest_date: str) -> DataFrame:
     numbered = parsed.select(
         "*", phone_number(F.col("phone"), F.col("_digits"), F.col("_country")).alias("_number")
     )
-    # Country code 1 (NANP) numbers have exactly 11 digits; E.164 allows 8 to 15 in all.
     number = F.col("_number")
     checked = numbered.select(
         "*",
-        F.when(number.rlike(r"^(1[0-9]{10}|[2-9][0-9]{7,14})$"), F.concat(F.lit("+"), number)).alias(
-            "_phone"
-        ),
+        F.when(number.rlike(E164_PATTERN), F.concat(F.lit("+"), number)).alias("_phone"),
     )
     date_of_birth = F.col("_date_of_birth")
     birth_ok = (date_of_birth >= F.lit("1900-01-01").cast("date")) & (
@@ -241,6 +241,8 @@ def validate(raw: DataFrame, ingest_date: str) -> DataFrame:
 
 CLEANSED_COLUMNS = [*REQUIRED_COLUMNS, *LINEAGE_COLUMNS]
 LATEST = "latest"
+# After the latest updated_at, every other column decides between copies, so the kept row is deterministic.
+TIE_BREAK = ["email", "phone", "date_of_birth", "country", "first_name", "last_name", "lineage_source"]
 
 
 def deduplicate(validated: DataFrame) -> DataFrame:
@@ -248,19 +250,7 @@ def deduplicate(validated: DataFrame) -> DataFrame:
     updated_at, ties broken by the other columns so the choice is deterministic), false for the older or
     identical copies. Quarantined rows never compete, and the window sorts no more than the valid rows."""
     latest_first = Window.partitionBy("customer_id").orderBy(
-        F.col("updated_at").desc_nulls_last(),
-        *[
-            F.col(c).asc_nulls_last()
-            for c in (
-                "email",
-                "phone",
-                "date_of_birth",
-                "country",
-                "first_name",
-                "last_name",
-                "lineage_source",
-            )
-        ],
+        F.col("updated_at").desc_nulls_last(), *[F.col(c).asc_nulls_last() for c in TIE_BREAK]
     )
     valid = validated.filter(F.col("quarantine_reason").isNull()).select(*CLEANSED_COLUMNS)
     return valid.select(*CLEANSED_COLUMNS, (F.row_number().over(latest_first) == 1).alias(LATEST))

@@ -710,7 +710,8 @@ def reconcile(by_source: dict[str | None, int], read: list[FileOutcome]) -> None
         for o in read
         if by_source.get(o.landed.source, 0) != o.rows
     ]
-    unknown = sum(n for source, n in by_source.items() if source not in {o.landed.source for o in read})
+    known = {o.landed.source for o in read}
+    unknown = sum(n for source, n in by_source.items() if source not in known)
     if unknown:
         problems.append(f"the engine read {unknown} rows it could not tell to a landed file")
     if problems:
