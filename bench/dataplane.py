@@ -319,7 +319,7 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
         ),
         "startup": (
             "local engine start-up",
-            "Python, imports, DuckDB and httpfs; no data",
+            "Python, imports, DuckDB (httpfs loads on first s3:// use); no data",
             [sys.executable, "-c", "from gluerelay.glue import engine; engine.session()"],
             None,
         ),

@@ -14,8 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -49,6 +47,10 @@ def normalise(path: str) -> str:
 
 @cache
 def _s3() -> Any:
+    """The S3 client, made on first use: importing boto3 costs a job about 0.1 s of start-up, and a run
+    on local paths never needs it."""
+    import boto3
+
     return boto3.client("s3")
 
 

@@ -220,14 +220,18 @@ from pyspark.sql import functions as F
 spark.conf.set("spark.sql.session.timeZone", "UTC")
 spark.read.option("header", "true").csv(sys.argv[1]).select(F.upper("v")).collect()
 zone = spark.conf.get("spark.sql.session.timeZone")
-print(zone, "pandas" in sys.modules, "sqlglot.dialects.tsql" in sys.modules)
+[(httpfs,)] = spark._conn.execute(
+    "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
+).fetchall()
+print(zone, *(name in sys.modules for name in ("pandas", "sqlglot.dialects.tsql", "numpy", "boto3")), httpfs)
 """
 
 
-def test_the_engine_starts_without_pandas_or_every_sql_dialect(tmp_path: Path) -> None:
-    """Setting the time zone through a bound parameter made DuckDB import pandas, and sqlframe's dialect
-    lookup imported every sqlglot dialect: 0.4 s of every local job run's start (a script reading files;
-    sqlframe's createDataFrame imports pandas itself)."""
+def test_the_engine_starts_without_what_a_local_read_does_not_need(tmp_path: Path) -> None:
+    """What a job reading local files does not need is not loaded: setting the time zone through a bound
+    parameter made DuckDB import pandas, sqlframe's dialect lookup imported every sqlglot dialect, its
+    SOUNDEX registration imported numpy, the storage module boto3, and httpfs was loaded up front (about
+    0.65 s of every local job run's start together; sqlframe's createDataFrame imports pandas itself)."""
     (tmp_path / "v.csv").write_text("v\na\n")
     done = subprocess.run(
         [sys.executable, "-c", PROBE_IMPORTS, str(tmp_path / "v.csv")],
@@ -238,7 +242,80 @@ def test_the_engine_starts_without_pandas_or_every_sql_dialect(tmp_path: Path) -
         timeout=120,
         check=True,
     )
-    assert done.stdout.split() == ["UTC", "False", "False"]
+    assert done.stdout.split() == ["UTC", "False", "False", "False", "False", "False"]
+
+
+def test_soundex_is_registered_when_a_statement_first_calls_it(spark: Any) -> None:
+    """SOUNDEX is sqlframe's Python function, registered on first use instead of at session start."""
+    from pyspark.sql import functions as F  # noqa: N812 - as scripts spell it
+
+    frame = spark.createDataFrame([("Robert",), ("Tymczak",), (None,)], ["name"])
+    codes = [row["code"] for row in frame.select(F.soundex("name").alias("code")).collect()]
+    assert codes == ["R163", "T522", None]  # Spark's codes; NULL stays NULL
+    assert spark.sql("SELECT soundex('Ashcraft') AS code").collect()[0]["code"] == "A261"
+
+
+def _nodes(tree: Any) -> list[Any]:
+    from sqlglot.expressions import core
+
+    found, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        for value in node.args.values():
+            if isinstance(value, core.Expr):
+                stack.append(value)
+            elif isinstance(value, list):
+                stack.extend(item for item in value if isinstance(item, core.Expr))
+    return found
+
+
+def test_a_tree_copy_is_sqlglots_copy_node_for_node(spark: Any) -> None:
+    """The adapter's faster tree copy against sqlglot's own, on a sqlframe plan (names and ids in each
+    node's metadata, a window, CTEs) and on parsed SQL with comments, types and cached hashes."""
+    import sqlglot
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812 - as scripts spell it
+    from sqlglot.expressions import core
+
+    from gluerelay.glue import sqlframe_adapter
+
+    frame = spark.createDataFrame([(1, "a")], ["x", "y"])
+    latest = Window.partitionBy("y").orderBy(F.col("x").desc())
+    plan = (
+        frame.select("x", F.trim("y").alias("z"), F.row_number().over(latest).alias("r"))
+        .filter(F.col("r") == 1)
+        .select("x", F.upper("z").alias("u"))
+        .expression
+    )
+    parsed = sqlglot.parse_one(
+        "WITH a AS (SELECT 1 AS x /* note */) SELECT CAST(x AS INT), ARRAY(1, 2) FROM a "
+        "JOIN b ON a.x = b.x WHERE x IN (1, 2) QUALIFY ROW_NUMBER() OVER (PARTITION BY x ORDER BY y) = 1"
+    )
+    hashed = parsed.copy()
+    hash(hashed)
+    trees: list[Any] = [plan, parsed, hashed]
+    for tree in trees:
+        expected = sqlframe_adapter._sqlglot_copy_tree(tree, {})
+        copied = tree.copy()
+        assert core.Expression.__deepcopy__ is sqlframe_adapter._copy_tree
+        assert copied.sql() == expected.sql() == tree.sql()
+        pairs = list(zip(_nodes(copied), _nodes(expected), _nodes(tree), strict=True))
+        assert any(node._meta for node, _, _ in pairs) or tree is not plan
+        for node, twin, original in pairs:
+            assert node is not original
+            assert node._meta is None or node._meta is not original._meta
+            assert type(node) is type(twin)
+            assert (node.arg_key, node.index, node.comments, node._meta, node._hash) == (
+                twin.arg_key,
+                twin.index,
+                twin.comments,
+                twin._meta,
+                twin._hash,
+            )
+            assert node.parent is None if twin.parent is None else type(node.parent) is type(twin.parent)
+            assert node._type == twin._type
+            assert node.parent is None or any(child is node for child in _nodes(node.parent)[1:])
 
 
 ENDING_SCRIPT = """
@@ -278,3 +355,20 @@ def test_a_job_process_ends_with_its_outcome_output_flushed_and_spill_folder_rem
     assert folder.name.startswith("gluerelay-duckdb-")
     assert not folder.exists(), "the spill folder outlived its process"
     assert ("ValueError: the script failed" in result.read_text()) == (code == 1)
+
+
+def test_a_frame_copy_copies_what_it_keeps_and_takes_what_it_is_given(spark: Any) -> None:
+    """A frame's copy owns every attribute it keeps (sqlframe's contract: frames never share a tree);
+    what the caller passes replaces the attribute without a copy made first and dropped."""
+    from pyspark.sql import functions as F  # noqa: N812 - as scripts spell it
+
+    frame = spark.createDataFrame([(1, "a")], ["x", "y"]).select("x", F.upper("y").alias("u"))
+    twin = frame.copy()
+    assert twin.expression is not frame.expression
+    assert twin.expression.sql() == frame.expression.sql()
+    assert twin.pending_hints is not frame.pending_hints
+    assert twin.join_on_uuid != frame.join_on_uuid
+    given = frame.expression.where("x = 1")
+    assert frame.copy(expression=given).expression is given
+    assert frame.filter(F.col("x") == 1).collect() == [(1, "A")]
+    assert frame.collect() == [(1, "A")]
