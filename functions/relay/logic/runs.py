@@ -18,7 +18,7 @@ from typing import Any
 from relay.contract import RunStatus
 from relay.errors import ConditionFailedError
 from relay.logic import crawls, jobs
-from relay.logic.completion import complete
+from relay.logic.completion import deliver
 from relay.models import Outcome, Step, StepKind, StepStatus
 from relay.observability import logger
 from relay.ports import ControlPlane
@@ -130,17 +130,26 @@ def close_run(
 def close_step(step: Step, why: str, plane: ControlPlane, now: datetime, *, closed_by: str) -> str:
     """Nothing waits for this step any more (its run ended): stop its job run, which nobody else needs
     (a crawl may serve other runs, so it goes on), close it, and give up its place in its crawler's lease.
-    Returns what was done."""
-    stopped = ""
-    if step.kind == StepKind.JOB:
-        run = jobs.job_run_of(step, plane.glue)
-        if run is not None and not run.terminal:
-            plane.glue.stop_job_run(step.resource, run.run_id)
-            stopped = f"; job run {run.run_id} stopped"
+    Returns what was done.
+
+    The step is decided before its job run is stopped: stopping makes Glue send a STOPPED event, and the
+    event (or a sweep) finding the step still open would close it first, with Glue's words instead of
+    why the run ended."""
+    run = jobs.job_run_of(step, plane.glue) if step.kind == StepKind.JOB else None
+    running = run is not None and not run.terminal
+    stopped = f"; job run {run.run_id} stopped" if run is not None and running else ""
     outcome = Outcome(
         succeeded=False, error="RunEnded", cause=f"{why} while step {step.step} was open{stopped}"
     )
-    complete(step, outcome, plane.steps, plane.workflow, now, repaired_by=closed_by)
+    try:
+        decided: Step | None = plane.steps.begin_completion(step, outcome, now, closed_by)
+    except ConditionFailedError:
+        logger.info("step already completed; not closed", extra={"run_id": step.run_id, "step": step.step})
+        decided = None
+    if run is not None and running:
+        plane.glue.stop_job_run(step.resource, run.run_id)
+    if decided is not None:
+        deliver(decided, plane.steps, plane.workflow, now)
     if step.kind == StepKind.CRAWLER:
         try:
             crawls.release(step.ref, step.resource, plane.leases, plane.glue, now)

@@ -180,3 +180,33 @@ def test_a_job_started_after_its_run_ended_is_stopped_at_once() -> None:
     step = cloud.store.steps[StepRef(run_id=RUN, step="extract_headers")]
     assert cloud.glue.stopped == [step.glue_run_id]
     assert step.status == StepStatus.CLOSED
+
+
+def test_a_closed_steps_job_stop_event_arriving_first_does_not_take_the_close() -> None:
+    """Stopping a job run makes Glue send a STOPPED event at once; were the step still open when it is
+    handled (close_run used to stop the job first), the event would close it in Glue's words and the run's
+    close would find it taken. The step is decided before its job run is stopped."""
+    from relay.logic.completion import complete
+
+    cloud = FakeCloud()
+    cloud.store.set_run(RUN, RunStatus.RUNNING, FIRST)
+    start_step(request("extract_lines", "t-lines"), cloud.plane, T0)
+    step = cloud.store.steps[StepRef(run_id=RUN, step="extract_lines")]
+    stop = cloud.glue.stop_job_run
+
+    def stop_and_report(job_name: str, run_id: str) -> None:  # the STOPPED event, handled at once
+        stop(job_name, run_id)
+        stopped = Outcome(succeeded=False, error="GlueJobStopped", cause=f"{job_name} {run_id} STOPPED")
+        complete(cloud.store.steps[step.ref], stopped, cloud.store, cloud.workflow, T0)
+
+    cloud.glue.stop_job_run = stop_and_report  # type: ignore[method-assign]
+    cloud.workflow.closed.add("t-lines")  # Step Functions timed the task out
+    failure = failure_from({"extract_lines": {"Error": "States.Timeout"}})
+    closed = close_run(RUN, FIRST, failure, cloud.plane, T0 + timedelta(seconds=1))
+    closed_step = cloud.store.steps[step.ref]
+    assert closed.closed_steps == ["extract_lines"]
+    assert cloud.glue.stopped == [closed_step.glue_run_id]
+    assert (closed_step.status, closed_step.repaired_by) == (StepStatus.CLOSED, "close_run")
+    assert f"job run {closed_step.glue_run_id} stopped" in str(
+        closed_step.outcome and closed_step.outcome.cause
+    )
