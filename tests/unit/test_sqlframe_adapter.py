@@ -372,3 +372,51 @@ def test_a_frame_copy_copies_what_it_keeps_and_takes_what_it_is_given(spark: Any
     assert frame.copy(expression=given).expression is given
     assert frame.filter(F.col("x") == 1).collect() == [(1, "A")]
     assert frame.collect() == [(1, "A")]
+
+
+def _plans(spark: Any) -> list[Any]:
+    """Frames whose plans go through every path of turning a query into a CTE: staged selects, a filter,
+    a window, a join (alias names carried to the wrapper), an aggregate, a self-join through aliases."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812 - as scripts spell it
+
+    frame = spark.createDataFrame([(1, " a", "x"), (2, "b ", "y"), (3, "c", "x")], ["id", "name", "kind"])
+    latest = Window.partitionBy("kind").orderBy(F.col("id").desc())
+    staged = frame.select("id", F.trim("name").alias("name"), "kind")
+    staged = staged.select("id", "name", "kind", F.upper("name").alias("upper"))
+    staged = staged.filter(F.col("id") > 1).select(
+        "id", "upper", "kind", F.row_number().over(latest).alias("n")
+    )
+    joined = staged.join(frame.select("id", F.col("kind").alias("k2")), on="id").select(
+        "id", "upper", "k2", "n"
+    )
+    grouped = joined.groupBy("k2").agg(F.count("*").alias("c"))
+    pair = frame.alias("a").join(frame.alias("b"), F.col("a.id") == F.col("b.id"))
+    return [staged, joined, grouped, pair.select(F.col("a.name"), F.col("b.kind"))]
+
+
+def _normalised(sql: str) -> str:
+    """A plan's SQL with the names that differ between two builds of it (hashes of generated names,
+    VALUES aliases, random tie-breaking literals) numbered in order of appearance."""
+    import re
+
+    seen: dict[str, str] = {}
+    return re.sub(r"`[ta]\d+`|'[0-9a-f]{32}'", lambda m: seen.setdefault(m.group(0), f"<{len(seen)}>"), sql)
+
+
+def test_turning_a_query_into_a_cte_builds_sqlframes_plan(
+    spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter's _convert_leaf_to_cte (fewer whole-chain copies) against sqlframe's own: the same SQL
+    and the same rows for every kind of plan."""
+    from sqlframe.base.dataframe import BaseDataFrame
+    from sqlframe.duckdb.dataframe import DuckDBDataFrame
+
+    from gluerelay.glue import sqlframe_adapter
+
+    assert DuckDBDataFrame._convert_leaf_to_cte is sqlframe_adapter._convert_leaf_to_cte
+    ours = [(_normalised(f.sql(optimize=False)), sorted(map(tuple, f.collect()))) for f in _plans(spark)]
+    monkeypatch.setattr(DuckDBDataFrame, "_convert_leaf_to_cte", BaseDataFrame._convert_leaf_to_cte)
+    theirs = [(_normalised(f.sql(optimize=False)), sorted(map(tuple, f.collect()))) for f in _plans(spark)]
+    assert ours == theirs
+    assert [len(rows) for _, rows in ours] == [2, 2, 2, 3]
