@@ -18,7 +18,7 @@ Every adaptation of the local engine lives here, each with a test in tests/unit/
 - sqlframe's SOUNDEX function is registered before the first statement that calls it, not at session
   start: registering a Python function makes DuckDB import numpy (about 50 ms of every job's start);
 - building a plan copies less (same trees): a frame's copy no longer deep-copies the expression it is
-  about to replace, turning a frame's query into a CTE copies its WITH chain once instead of four times,
+  about to replace, turning a frame's query into a CTE copies its WITH chain twice instead of six times,
   and sqlglot's tree copy is replaced by one that makes the same tree at about a third
   of the cost (kept only while sqlglot's node fields are the ones it copies);
 - ``spark.conf.set`` accepts the Spark-only settings Glue scripts set for Spark's sake, and sets the
@@ -472,9 +472,10 @@ def _convert_leaf_to_cte(
     self: DuckDBDataFrame, sequence_id: str | None = None, name: str | None = None
 ) -> DuckDBDataFrame:
     """sqlframe's ``_convert_leaf_to_cte`` (sqlframe 4.10): the frame's query becomes the last CTE of its
-    WITH chain. The same CTEs and names, with three whole-chain copies fewer: sqlframe copied the frame,
-    then its expression again, then the expression once more only to drop its WITH, and its builders
-    copied the new outer query twice; the frame's copy is this call's own to reuse."""
+    WITH chain. The same CTEs and names, with four whole-chain copies fewer: sqlframe copied the frame,
+    then its expression again, then the expression once more only to drop its WITH, and its ``from_``
+    and ``select`` builders copied the new outer query; the frame's copy is this call's own to reuse.
+    What still copies the chain: that frame copy, and the SQL generation that names the CTE."""
     df = self._resolve_pending_hints()  # a copy: df.expression belongs to this call
     sequence_id = sequence_id or df.sequence_id
     expression = df.expression

@@ -136,8 +136,8 @@ def close_step(step: Step, why: str, plane: ControlPlane, now: datetime, *, clos
     event (or a sweep) finding the step still open would close it first, with Glue's words instead of
     why the run ended."""
     run = jobs.job_run_of(step, plane.glue) if step.kind == StepKind.JOB else None
-    running = run is not None and not run.terminal
-    stopped = f"; job run {run.run_id} stopped" if run is not None and running else ""
+    running = run if run is not None and not run.terminal else None
+    stopped = f"; job run {running.run_id} stopped" if running is not None else ""
     outcome = Outcome(
         succeeded=False, error="RunEnded", cause=f"{why} while step {step.step} was open{stopped}"
     )
@@ -146,8 +146,8 @@ def close_step(step: Step, why: str, plane: ControlPlane, now: datetime, *, clos
     except ConditionFailedError:
         logger.info("step already completed; not closed", extra={"run_id": step.run_id, "step": step.step})
         decided = None
-    if run is not None and running:
-        plane.glue.stop_job_run(step.resource, run.run_id)
+    if running is not None:
+        plane.glue.stop_job_run(step.resource, running.run_id)
     if decided is not None:
         deliver(decided, plane.steps, plane.workflow, now)
     if step.kind == StepKind.CRAWLER:
