@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from relay.contract import RunStatus
+from relay.contract import RunStatus, Trigger
 from rich.console import Console
 
 from gluerelay import datagen
@@ -307,6 +307,18 @@ def _check_ingest_date(value: str | None) -> str | None:
         return _bad_date(value)
 
 
+def _date_range(value: str | None) -> tuple[date | None, date | None]:
+    """`A..B`, `A..`, `..B` or one date, checked before anything is called."""
+    from gluerelay.runindex import QueryError, date_range
+
+    if value is None:
+        return None, None
+    try:
+        return date_range(value)
+    except QueryError as e:
+        raise typer.BadParameter(str(e), param_hint="--ingest-date") from e
+
+
 def _bad_date(value: str) -> str:
     raise typer.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-01-31")
 
@@ -343,34 +355,51 @@ def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
     status: Annotated[
         RunStatus | None, typer.Option(case_sensitive=False, help="Only runs with this status")
     ] = None,
+    trigger: Annotated[
+        Trigger | None, typer.Option(case_sensitive=False, help="Only runs started this way")
+    ] = None,
+    ingest_date: Annotated[
+        str | None,
+        typer.Option(help="Only runs of these ingest dates: 2026-11-01..2026-11-30, 2026-11-01.., one date"),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only runs started within this long: 30m, 12h, 2d, 1w")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many runs")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many runs")] = 50,
+    next_token: Annotated[
+        str | None, typer.Option("--next", help="Go on from where the previous page ended (its token)")
+    ] = None,
     stack: StackOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
     local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Recent runs, newest first: status, trigger, start, duration, failing step."""
+    """Runs, newest first, from the control table (kept as long as their records): status, trigger,
+    start, duration, failing step; a page at a time."""
     from gluerelay.operate import list_runs
     from gluerelay.views import runs_table
 
     window = _since(since)
-    runs = _operator_errors(
+    listing = _operator_errors(
         lambda: list_runs(
             _target(stack, region, profile, local),
             pipeline=pipeline,
             status=status,
+            trigger=trigger,
+            ingest_dates=_date_range(ingest_date),
             since=window,
             limit=limit,
+            token=next_token,
         )
     )
     if as_json:
-        _print_json([dataclasses.asdict(r) for r in runs])
+        _print_json({"runs": [dataclasses.asdict(r) for r in listing.runs], "next": listing.next_token})
         return
-    runs_table(runs, console)
+    runs_table(listing.runs, console)
+    if listing.next_token:
+        more = "more runs may follow" if listing.runs else "none found yet in the runs read"
+        console.print(f"{more}: add --next {listing.next_token}", soft_wrap=True)
 
 
 @runs_app.command("show")
@@ -420,7 +449,7 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
     as_json: JsonOption = False,
 ) -> None:
     """What runs cost at AWS list prices: Glue DPU-hours, state transitions, Lambda requests."""
-    from gluerelay.operate import list_runs, run_costs, total_cost
+    from gluerelay.operate import every_run, run_costs, total_cost
     from gluerelay.views import costs_table
 
     if run_id is not None and since is not None:
@@ -431,11 +460,7 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
 
     def costs() -> list[Any]:
         target = _target(stack, region, profile, local)
-        runs = (
-            [run_id]
-            if run_id
-            else [r.run_id for r in list_runs(target, pipeline=pipeline, since=window, limit=10_000)]
-        )
+        runs = [run_id] if run_id else [r.run_id for r in every_run(target, pipeline=pipeline, since=window)]
         return run_costs(target, runs)
 
     found = _operator_errors(costs)

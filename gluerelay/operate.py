@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -38,7 +38,6 @@ from relay.contract import (
     pipeline_of_state_machine,
     resolve_params,
     resume_execution_name,
-    run_id_of_execution,
     run_key,
     run_pk,
     s3_uri,
@@ -55,6 +54,7 @@ from gluerelay.records import (
     transitions,
     utc_text,
 )
+from gluerelay.runindex import INGEST_DATE_LEAD, QueryError, RunQuery, all_runs, query_runs
 
 RESUMABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED)
 # An operator waits at a terminal: a few quick retries, then say what is wrong.
@@ -261,58 +261,64 @@ def _summary(record: RunRecord) -> RunSummary:
     )
 
 
+@dataclass
+class RunsListing:
+    runs: list[RunSummary]
+    next_token: str | None  # `--next` for the runs after these
+    examined: int  # run-index entries read
+
+
 def list_runs(
     target: Target,
     *,
     pipeline: str | None = None,
-    status: str | None = None,
+    status: RunStatus | None = None,
+    trigger: Trigger | None = None,
+    ingest_dates: tuple[date | None, date | None] = (None, None),
     since: timedelta | None = None,
     limit: int = 50,
+    token: str | None = None,
+) -> RunsListing:
+    """Runs of every pipeline (or one), newest first, from the control table's run index: the filters,
+    a page of `limit` and the token for the next page (see gluerelay.runindex)."""
+    try:
+        query = _run_query(target, pipeline, status, trigger, ingest_dates, since)
+        table = target.output("ControlTableName")
+        dynamodb = target.client("dynamodb")
+        page = target.call(lambda: query_runs(dynamodb, table, query, limit=limit, token=token))
+    except QueryError as e:
+        raise OperatorError(str(e)) from e
+    return RunsListing([_summary(r) for r in page.runs], page.next_token, page.examined)
+
+
+def every_run(
+    target: Target, *, pipeline: str | None = None, since: timedelta | None = None
 ) -> list[RunSummary]:
-    """The most recent runs of every pipeline (or one), newest first: each pipeline's executions
-    (ListExecutions, newest first) grouped by run, each described by its run record (BatchGetItem)."""
+    """Every run of every pipeline (or one) started within `since`, newest first (all pages)."""
+    query = _run_query(target, pipeline, None, None, (None, None), since)
     table = target.output("ControlTableName")
-    oldest = datetime.now(UTC) - since if since else None
-    sfn = target.client("stepfunctions")
-    runs: set[str] = set()
-    for name in target.pipeline_names(pipeline):
-        # Page by page, newest first, only as far back as needed: a busy state machine has many executions.
-        request: dict[str, Any] = {"stateMachineArn": target.state_machine_arn(name), "maxResults": 100}
-        found: set[str] = set()
-        while True:
-            page = target.call(lambda r=request: sfn.list_executions(**r))
-            executions = page["executions"]
-            for execution in executions:
-                if oldest and execution["startDate"] < oldest:
-                    break
-                found.add(run_id_of_execution(str(execution["name"])))
-            done = (oldest and executions and executions[-1]["startDate"] < oldest) or (
-                status is None and len(found) >= limit
-            )
-            if done or not page.get("nextToken"):
-                break
-            request = {**request, "nextToken": page["nextToken"]}
-        runs |= found
-    records = _run_records(target, table, sorted(runs))
-    listed = [_summary(records[run]) for run in runs if run in records]
-    listed = [r for r in listed if status is None or r.status == status.upper()]
-    listed.sort(key=lambda r: r.started_at or "", reverse=True)
-    return listed[:limit]
-
-
-def _run_records(target: Target, table: str, run_ids: list[str]) -> dict[str, RunRecord]:
     dynamodb = target.client("dynamodb")
-    found: dict[str, RunRecord] = {}
-    for start in range(0, len(run_ids), 100):  # BatchGetItem takes 100 keys at most
-        keys = [{k: {"S": v} for k, v in run_key(run).items()} for run in run_ids[start : start + 100]]
-        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            answer = target.call(lambda r=request: dynamodb.batch_get_item(RequestItems=r))
-            for item in answer["Responses"].get(table, []):
-                record = RunRecord.from_item(plain(item))
-                found[record.run_id] = record
-            request = answer.get("UnprocessedKeys") or {}
+    found: list[RunSummary] = target.call(lambda: [_summary(r) for r in all_runs(dynamodb, table, query)])
     return found
+
+
+def _run_query(  # noqa: PLR0917 - the filters, in the order the CLI lists them
+    target: Target,
+    pipeline: str | None,
+    status: RunStatus | None,
+    trigger: Trigger | None,
+    ingest_dates: tuple[date | None, date | None],
+    since: timedelta | None,
+) -> RunQuery:
+    low, high = ingest_dates
+    return RunQuery(
+        pipelines=target.pipeline_names(pipeline),
+        status=status,
+        trigger=trigger,
+        ingest_from=low,
+        ingest_to=high,
+        started_since=datetime.now(UTC) - since if since else None,
+    )
 
 
 @dataclass
@@ -514,6 +520,12 @@ def start_run(
         )
     except ValidationError as e:
         raise OperatorError(f"--ingest-date {ingest_date!r} is not a date (YYYY-MM-DD)") from e
+    latest = now.date() + INGEST_DATE_LEAD
+    if execution_input.ingest_date > latest.isoformat():
+        raise OperatorError(
+            f"--ingest-date {execution_input.ingest_date} is after {latest}: a run writes the partition of "
+            "its day or an earlier one (the run index finds runs of a date among those started since)"
+        )
     started = target.call(
         lambda: target.client("stepfunctions").start_execution(
             stateMachineArn=machine, name=run_id, input=execution_input.to_json()

@@ -110,6 +110,25 @@ OBJECT_SK = "OBJECT"
 ACTIVE = "ACTIVE"  # active_pk of OPEN and COMPLETING steps (the sparse index the sweeper reads)
 PENDING_CRAWL = "PENDING_CRAWL"  # active_pk of leases whose crawl waits for its crawler to stop (same index)
 ACTIVE_INDEX = "ActiveSteps"
+# The run index: every run item carries runs_pk = RUNS#<pipeline> and run_sort = <started_at>#<run_id> (set
+# once, by the run's first execution), so the sparse index `Runs` lists a pipeline's runs newest first,
+# any page or time window of them, without reading the rest. It projects RUN_INDEX_FIELDS (the template's
+# NonKeyAttributes; a test holds them equal): what `runs list` shows, never the input or the cause.
+RUNS_INDEX = "Runs"
+RUNS_PK_PREFIX = "RUNS#"
+RUN_SORT_SEPARATOR = "#"
+RUN_INDEX_FIELDS = (
+    "run_id",
+    "pipeline",
+    "status",
+    "trigger",
+    "started_at",
+    "ended_at",
+    "ingest_date",
+    "executions",
+    "failed_step",
+    "error",
+)
 
 
 def run_pk(run_id: str) -> str:
@@ -122,6 +141,16 @@ def run_key(run_id: str) -> dict[str, str]:
 
 def step_key(run_id: str, step: str) -> dict[str, str]:
     return {"pk": run_pk(run_id), "sk": STEP_SK_PREFIX + step}
+
+
+def runs_pk(pipeline: str) -> str:
+    """The run index's partition of a pipeline's runs."""
+    return RUNS_PK_PREFIX + pipeline
+
+
+def run_sort(started_at: str, run_id: str) -> str:
+    """A run's place in its pipeline's index: by start (ISO 8601 UTC), the run id breaking ties."""
+    return f"{started_at}{RUN_SORT_SEPARATOR}{run_id}"
 
 
 def lease_key(crawler: str) -> dict[str, str]:

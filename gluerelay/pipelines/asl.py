@@ -19,7 +19,7 @@ import re
 import string
 from typing import Any
 
-from relay.contract import RUN_PK_PREFIX, RUN_SK, RunStatus
+from relay.contract import RUN_PK_PREFIX, RUN_SK, RUN_SORT_SEPARATOR, RunStatus, runs_pk
 
 from gluerelay.pipelines.graph import Node, Parallel, Sequence, Task, steps_of, workflow
 from gluerelay.pipelines.model import PARAM_VARIABLE, Pipeline, Step
@@ -301,11 +301,16 @@ def _escape(text: str) -> str:
     return re.sub(r"([\\'{}])", r"\\\1", text)
 
 
+# contract.run_sort as the state machine writes it: the first execution's start, then the run id.
+_RUN_SORT = f"States.Format('{{}}{_escape(RUN_SORT_SEPARATOR)}{{}}', $$.Execution.StartTime, $.run_id)"
+
+
 def _record_started(pipeline: str) -> dict[str, Any]:
     """The run record: created RUNNING by the first execution, set RUNNING again by a resumed one."""
     return {
         "Type": "Task",
-        "Comment": "A resumed run keeps its trigger, start and input, and counts its executions.",
+        "Comment": "A resumed run keeps its trigger, start and input, and counts its executions. "
+        "runs_pk and run_sort place the run in the run index (by pipeline, newest first).",
         "Resource": "arn:${Partition}:states:::dynamodb:updateItem",
         "Parameters": {
             "TableName": "${ControlTable}",
@@ -314,6 +319,7 @@ def _record_started(pipeline: str) -> dict[str, Any]:
                 "SET #status = :running, run_id = :run, pipeline = :pipeline, execution_arn = :execution, "
                 "#trigger = if_not_exists(#trigger, :trigger), "
                 "started_at = if_not_exists(started_at, :started), "
+                "runs_pk = :runs, run_sort = if_not_exists(run_sort, :sort), "
                 "ingest_date = if_not_exists(ingest_date, :date), #input = if_not_exists(#input, :input), "
                 "executions = if_not_exists(executions, :zero) + :one "
                 "REMOVE ended_at, failed_step, #error, cause"
@@ -331,6 +337,8 @@ def _record_started(pipeline: str) -> dict[str, Any]:
                 ":execution": {"S.$": "$$.Execution.Id"},
                 ":trigger": {"S.$": "$.trigger"},
                 ":started": {"S.$": "$$.Execution.StartTime"},
+                ":runs": {"S": runs_pk(pipeline)},
+                ":sort": {"S.$": _RUN_SORT},
                 ":date": {"S.$": "$.ingest_date"},
                 ":input": {"S.$": "States.JsonToString($)"},
                 ":zero": {"N": "0"},

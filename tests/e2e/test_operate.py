@@ -59,15 +59,32 @@ def as_json(done: subprocess.CompletedProcess[str]) -> Any:
 
 
 def test_runs_list_shows_every_run_with_its_status_and_failing_step(cloud: LocalCloud, runs: Runs) -> None:
-    listed = {r["run_id"]: r for r in as_json(gluerelay(cloud, "runs", "list", "--local", "--json"))}
+    page = as_json(gluerelay(cloud, "runs", "list", "--local", "--json"))
+    assert page["next"] is None
+    listed = {r["run_id"]: r for r in page["runs"]}
     assert listed[runs.succeeded]["status"] == "SUCCEEDED" and listed[runs.succeeded]["seconds"] > 0
     assert (listed[runs.failed]["status"], listed[runs.failed]["failed_step"]) == ("FAILED", "cleanse")
     assert listed[runs.failed]["error"] == "GlueJobFailed"
     assert listed[runs.running]["status"] == "RUNNING" and listed[runs.running]["ended_at"] is None
     assert all(r["trigger"] == "s3" and r["pipeline"] == "customers" for r in listed.values())
-    assert as_json(gluerelay(cloud, "runs", "list", "--local", "--pipeline", "orders", "--json")) == []
-    failed_only = as_json(gluerelay(cloud, "runs", "list", "--local", "--status", "FAILED", "--json"))
+    assert (
+        as_json(gluerelay(cloud, "runs", "list", "--local", "--pipeline", "orders", "--json"))["runs"] == []
+    )
+    failed_only = as_json(gluerelay(cloud, "runs", "list", "--local", "--status", "FAILED", "--json"))["runs"]
     assert [r["run_id"] for r in failed_only] == [runs.failed]
+    # Newest first, a page at a time: the pages together are the whole listing
+    newest = [r["run_id"] for r in page["runs"]]
+    first = as_json(gluerelay(cloud, "runs", "list", "--local", "--limit", "1", "--json"))
+    rest = as_json(gluerelay(cloud, "runs", "list", "--local", "--next", first["next"], "--json"))
+    assert [r["run_id"] for r in first["runs"] + rest["runs"]] == newest and len(newest) == 3
+    today = page["runs"][0]["started_at"][:10]
+    for option, value, expected in (
+        ("--trigger", "s3", 3),
+        ("--trigger", "manual", 0),
+        ("--ingest-date", today, 3),
+    ):
+        found = as_json(gluerelay(cloud, "runs", "list", "--local", option, value, "--json"))["runs"]
+        assert len(found) == expected, (option, value)
     text = gluerelay(cloud, "runs", "list", "--local", "--since", "1h")
     assert text.returncode == 0 and runs.failed in text.stdout and "cleanse (GlueJobFailed)" in text.stdout
     # Piped with no COLUMNS (`| grep`), each run is one whole line; in a narrow terminal the id is never cut
@@ -229,6 +246,14 @@ def test_start_by_hand_runs_the_named_objects(cloud: LocalCloud, runs: Runs) -> 
         ),
         (("runs", "list", "--local", "--pipeline", "nope"), 1, "stack gluerelay-local has no pipeline nope"),
         (("runs", "list", "--local", "--since", "yesterday"), 2, "a number and m, h, d or w"),
+        (("runs", "list", "--local", "--ingest-date", "2026-02-30"), 2, "'2026-02-30' is not a date range"),
+        (("runs", "list", "--local", "--next", "nonsense"), 1, "'nonsense' is not a token a listing printed"),
+        (
+            ("runs", "list", "--local", "--trigger", "cron"),
+            2,
+            "'cron' is not one of 's3', 'schedule', 'manual'",
+        ),
+        (("start", "--local", "--ingest-date", "2099-01-01"), 1, "--ingest-date 2099-01-01 is after"),
         (("runs", "cost", "--local"), 2, "name one RUN or give --since (30m, 12h, 2d)"),
         (("runs", "cost", "x", "--since", "1d", "--local"), 2, "name one RUN or give --since, not both"),
     ],

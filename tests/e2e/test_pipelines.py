@@ -41,7 +41,7 @@ def test_customers_and_orders_run_at_the_same_time_and_every_row_is_accounted_fo
     rows_in = rows_landed("customers", rows=600, seed=201) + rows_landed("orders", rows=600, seed=202)
     figures = account(cloud, [r.run_id for r in reports], rows_in=rows_in, carries_rows=carries_rows)
     assert (figures.lost, figures.duplicates, figures.objects_in_two_runs) == (0, 0, 0), figures
-    listed = json.loads(gluerelay(cloud, "runs", "list", "--local", "--json").stdout)
+    listed = json.loads(gluerelay(cloud, "runs", "list", "--local", "--json").stdout)["runs"]
     assert {r["run_id"]: r["pipeline"] for r in listed if r["run_id"] in {x.run_id for x in reports}} == {
         r.run_id: r.pipeline for r in reports
     }

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 import relay.errors
+from relay.contract import ACTIVE_INDEX, RUN_INDEX_FIELDS, RUNS_INDEX
 
+from gluerelay.pipelines.asl import RECORD_STARTED
 from gluerelay.pipelines.asl import SUBSTITUTIONS as NEEDED
 from gluerelay.pipelines.project import BLOCK_SUBSTITUTIONS
 from tests.template import ROOT, SUBSTITUTIONS, all_states, definition, load_template, state_machines
@@ -242,3 +244,18 @@ def test_only_this_stacks_glue_event_rules_may_dead_letter_into_its_queue() -> N
         {"Fn::GetAtt": ["OnGlueEventFunctionJobStateChange", "Arn"]},
         {"Fn::GetAtt": ["OnGlueEventFunctionCrawlerStateChange", "Arn"]},
     ]
+
+
+def test_the_run_index_is_the_one_the_contract_and_the_state_machines_write() -> None:
+    """The `Runs` index: its keys are what the run's first state writes, it projects exactly what a listing
+    reads, and it is the only index this release adds (CloudFormation adds one per stack update)."""
+    table = load_template()["Resources"]["ControlTable"]["Properties"]
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {ACTIVE_INDEX, RUNS_INDEX}
+    runs = indexes[RUNS_INDEX]
+    assert [k["AttributeName"] for k in runs["KeySchema"]] == ["runs_pk", "run_sort"]
+    assert runs["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(RUN_INDEX_FIELDS)}
+    for machine in state_machines().values():
+        started = definition(ROOT / machine["DefinitionUri"])["States"][RECORD_STARTED]
+        update = started["Parameters"]["UpdateExpression"]
+        assert "runs_pk = :runs" in update and "run_sort = if_not_exists(run_sort, :sort)" in update
