@@ -282,6 +282,46 @@ def runs_resume(  # noqa: PLR0917 - Typer maps each parameter to an option
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON")]
+
+
+@runs_app.command("rerun")
+def runs_rerun(  # noqa: PLR0917 - Typer maps each parameter to an option
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id (its record's run_id)")],
+    from_step: Annotated[
+        str, typer.Option("--from-step", help="Re-execute this step and every step downstream of it")
+    ],
+    same_versions: Annotated[
+        bool,
+        typer.Option(
+            "--same-versions",
+            help="Read exactly the landed object versions the run read first (default: each one's current)",
+        ),
+    ] = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Rerun a finished run (succeeded too) from a step: that step and what follows it run again with the
+    run's inputs, replacing its partitions; the steps before it are not re-executed."""
+    from gluerelay.operate import rerun
+
+    done = _operator_errors(
+        lambda: rerun(_target(stack, region, profile, local), run_id, from_step, same_versions=same_versions)
+    )
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(done), indent=2))
+        return
+    console.print(
+        f"run [bold]{done.run_id}[/] rerun {done.attempt} from step [bold]{done.from_step}[/]: "
+        f"re-executes {', '.join(done.steps)}"
+    )
+    typer.echo(f"  execution {done.execution_arn or done.execution_name + ' (ended already)'}")
+    for key in done.replaced:
+        typer.echo(f"  reads {key} at its current version")
+
+
 _SINCE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 

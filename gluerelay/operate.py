@@ -8,6 +8,7 @@ failure an operator can meet is an `OperatorError` whose message says how to fix
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,8 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 from pydantic import ValidationError
+from relay.adapters.aws import DataBucketService, GlueService, StepFunctionsService
+from relay.adapters.dynamodb import ControlTable
 from relay.contract import (
     LANDING_PREFIX,
     RUN_ID_ARG,
@@ -42,6 +45,10 @@ from relay.contract import (
     run_pk,
     s3_uri,
 )
+from relay.logic import reruns
+from relay.logic.reruns import Rerun
+from relay.observability import logger
+from relay.ports import ControlPlane
 
 from gluerelay.pipelines.model import Pipeline
 from gluerelay.records import (
@@ -100,6 +107,28 @@ class Target:
             except NoRegionError as e:
                 raise OperatorError("no AWS region: pass --region or set AWS_REGION") from e
         return self._clients[service]
+
+    def control_plane(self) -> ControlPlane:
+        """The functions' own adapters over this target's clients: an operator command that changes runs
+        (a rerun) takes the same decisions, through the same conditional writes, as the functions."""
+        session = self._boto_session()
+        table = session.resource("dynamodb", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG).Table(
+            self.output("ControlTableName")
+        )
+        store = ControlTable(table)
+        return ControlPlane(
+            steps=store,
+            runs=store,
+            leases=store,
+            glue=GlueService(self.client("glue")),
+            workflow=StepFunctionsService(self.client("stepfunctions"), self.output("StateMachineArnPrefix")),
+            bucket=DataBucketService(self.client("s3"), self.output("DataBucketName")),
+            ledger=store,
+        )
+
+    def caller(self) -> str:
+        """Who is asking: the credentials' IAM principal (STS GetCallerIdentity)."""
+        return str(self.call(lambda: self.client("sts").get_caller_identity())["Arn"])
 
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (ControlTableName, StateMachineArn, ...)."""
@@ -229,6 +258,22 @@ def resume(target: Target, run_id: str) -> Resumed:
     return Resumed(run_id, run.failed_step or "-", started["executionArn"], run.execution_arn or "-")
 
 
+def rerun(target: Target, run_id: str, from_step: str, *, same_versions: bool = False) -> Rerun:
+    """Re-execute `from_step` and everything downstream of it in a finished run (relay.logic.reruns)."""
+    logger.setLevel(logging.WARNING)  # the functions' log lines are for CloudWatch, not the terminal
+    plane = target.control_plane()
+    by = target.caller()
+    try:
+        done: Rerun = target.call(
+            lambda: reruns.rerun(
+                plane, run_id, from_step, by=by, now=datetime.now(UTC), latest_versions=not same_versions
+            )
+        )
+    except reruns.RerunRefusedError as e:
+        raise OperatorError(str(e)) from e
+    return done
+
+
 # ------------------------------------------------------------------------------------------ reading runs
 
 
@@ -347,6 +392,7 @@ class RunDetail:
     cause: str | None
     lambda_tasks: int  # Lambda invocations the workflow made (start_step, close_run), retries included
     links: dict[str, str] = field(default_factory=dict)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # its reruns: who, when, from which step
 
 
 def run_steps(target: Target, run_id: str) -> tuple[RunRecord, list[StepReport]]:
@@ -404,17 +450,23 @@ def run_detail(target: Target, run_id: str, *, catalog: bool = True) -> RunDetai
             if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"].get("resourceType") == "lambda"
         ),
         links=_links(target, record.execution_arn) if record.execution_arn else {},
+        attempts=[attempt.model_dump() for attempt in record.attempts],
     )
 
 
 def _histories(target: Target, record: RunRecord) -> list[list[dict[str, Any]]]:
-    """The histories of the run's executions: the run itself, then <run>-resume-1, ... (one per execution
-    its record counts; an expired one, after Step Functions' retention, is skipped)."""
+    """The histories of the run's executions, oldest first: the run itself, its reruns (from its record)
+    and its resumes (<run>-resume-<n>, n below the executions its record counts). One that does not exist
+    (an expired one, after Step Functions' retention, or a number no resume took) is skipped."""
     sfn = target.client("stepfunctions")
     base = target.state_machine_arn(record.pipeline).replace(":stateMachine:", ":execution:")
+    names = [
+        record.run_id,
+        *(attempt.execution for attempt in record.attempts),
+        *(resume_execution_name(record.run_id, n) for n in range(1, record.executions)),
+    ]
     histories = []
-    for attempt in range(max(1, record.executions)):
-        name = resume_execution_name(record.run_id, attempt) if attempt else record.run_id
+    for name in names:
         arn = f"{base}:{name}"
         try:
             pages = list(sfn.get_paginator("get_execution_history").paginate(executionArn=arn))
@@ -423,7 +475,7 @@ def _histories(target: Target, record: RunRecord) -> list[list[dict[str, Any]]]:
                 continue
             raise OperatorError(f"cannot read execution {arn}: {e}") from e
         histories.append([event for page in pages for event in page["events"]])
-    return histories
+    return sorted((events for events in histories if events), key=lambda events: events[0]["timestamp"])
 
 
 def _tables_of(target: Target, run_id: str) -> list[TableReport]:

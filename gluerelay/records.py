@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 
 @dataclass
 class StepReport:
@@ -43,9 +45,16 @@ def utc_text(value: datetime) -> str:
     return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_DESERIALIZE = TypeDeserializer().deserialize
+
+
 def plain(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item in the client's typed form ({"S": "x"}) as plain values."""
-    return {key: next(iter(value.values())) for key, value in item.items()}
+    """A DynamoDB item in the client's typed form ({"S": "x"}) as plain values: a scalar as its text, a map
+    or a list as Python's (boto3's deserializer: numbers inside them are Decimals)."""
+    return {
+        key: _DESERIALIZE(value) if value.keys() & {"M", "L"} else next(iter(value.values()))
+        for key, value in item.items()
+    }
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

@@ -92,6 +92,12 @@ def detail_view(detail: RunDetail, console: Console) -> None:
         f"started {_when(run.started_at)}  took {_duration(run.seconds)}"
         + (f"  executions {run.executions}" if run.executions > 1 else "")
     )
+    for attempt in detail.attempts:
+        console.print(
+            f"rerun {attempt['number']} from [bold]{attempt['from_step']}[/] by {attempt['by']} "
+            f"at {_when(attempt['at'])}: {', '.join(attempt['steps'])}"
+            + (f"; read anew: {', '.join(attempt['replaced'])}" if attempt["replaced"] else "")
+        )
     span = _span(detail.steps)
     table = Table(title="steps", title_justify="left")
     for column in ("step (attempt)", "status", "timeline", "seconds", "Glue run / crawl"):

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus, job_uris
+from relay.contract import ExecutionInput, Manifest, RunAttempt, RunRecord, RunStatus, job_uris
 from relay.errors import (
     ConcurrentRunsExceededException,
     ConditionFailedError,
@@ -111,8 +111,23 @@ class FakeStore:
     def run_steps(self, run_id: str) -> list[Step]:
         return [s.model_copy() for s in self.steps.values() if s.run_id == run_id]
 
+    def supersede_step(self, run_id: str, step: str, rerun: int, now: datetime) -> None:
+        stored = self.steps.get(StepRef(run_id=run_id, step=step))
+        if stored is None:
+            return
+        if stored.status in {StepStatus.OPEN, StepStatus.COMPLETING}:
+            raise ConditionFailedError(f"step {run_id}/{step} is still open")
+        stored.status = StepStatus.SUPERSEDED
+
     def get_run(self, run_id: str) -> RunRecord | None:
         return self.runs.get(run_id)
+
+    def claim_rerun(self, run_id: str, attempt: RunAttempt, previous: int) -> None:
+        run = self.runs.get(run_id)
+        if run is None or run.reruns != previous or run.status is RunStatus.RUNNING:
+            raise ConditionFailedError(f"run {run_id} was rerun or resumed meanwhile")
+        attempts = [*run.attempts, attempt]
+        self.runs[run_id] = run.model_copy(update={"reruns": attempt.number, "attempts": attempts})
 
     def set_run(self, run_id: str, status: RunStatus, execution_arn: str = "arn:execution:1") -> None:
         self.runs[run_id] = RunRecord(run_id=run_id, pipeline="p", status=status, execution_arn=execution_arn)
@@ -270,6 +285,7 @@ class FakeBucket:
     def __init__(self) -> None:
         self.summaries: dict[tuple[str, str], dict[str, Any]] = {}
         self.manifests: dict[str, Manifest] = {}
+        self.objects: dict[tuple[str, str], LandedObject] = {}  # each key's current version
 
     def job_uris(self, run_id: str, step: str, attempt: int) -> dict[str, str]:
         return job_uris("bucket", run_id, step, attempt)
@@ -280,6 +296,12 @@ class FakeBucket:
     def write_manifest(self, manifest: Manifest) -> str:
         self.manifests[manifest.run_id] = manifest
         return f"s3://bucket/manifests/{manifest.run_id}.json"
+
+    def read_manifest(self, run_id: str) -> Manifest | None:
+        return self.manifests.get(run_id)
+
+    def current_version(self, bucket: str, key: str) -> LandedObject | None:
+        return self.objects.get((bucket, key))
 
 
 class FakeCloud:

@@ -75,13 +75,22 @@ def schedule_run_id(pipeline: str, due: datetime, schedule_index: int) -> str:
 
 
 RESUME_MARK = "-resume-"
+RERUN_MARK = "-rerun-"
 
 
 EXECUTION_NAME_LIMIT = 80  # Step Functions: an execution's name is 1 to 80 characters
 
 
 def resume_execution_name(run_id: str, attempt: int) -> str:
-    name = f"{run_id}{RESUME_MARK}{attempt}"
+    return _later_execution(run_id, RESUME_MARK, attempt)
+
+
+def rerun_execution_name(run_id: str, rerun: int) -> str:
+    return _later_execution(run_id, RERUN_MARK, rerun)
+
+
+def _later_execution(run_id: str, mark: str, number: int) -> str:
+    name = f"{run_id}{mark}{number}"
     if len(name) > EXECUTION_NAME_LIMIT:
         raise ValueError(f"execution name {name} is longer than Step Functions' {EXECUTION_NAME_LIMIT}")
     return name
@@ -93,9 +102,12 @@ def pipeline_of_run(run_id: str) -> str:
 
 
 def run_id_of_execution(name: str) -> str:
-    """The run an execution belongs to: its name, without a resumed execution's -resume-<n>."""
-    run, mark, attempt = name.rpartition(RESUME_MARK)
-    return run if mark and attempt.isdigit() else name
+    """The run an execution belongs to: its name, without a resume's -resume-<n> or a rerun's -rerun-<n>."""
+    for later in (RESUME_MARK, RERUN_MARK):
+        run, mark, number = name.rpartition(later)
+        if mark and number.isdigit():
+            return run
+    return name
 
 
 # ------------------------------------------------------------------------------------------ the table
@@ -309,6 +321,21 @@ class Manifest(BaseModel):
         return [o.uri for o in self.objects]
 
 
+class RunAttempt(BaseModel):
+    """A rerun of the run, as its record keeps it (`attempts`): who asked, when, from which step."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    number: int = Field(description="1 for the run's first rerun, then 2, ...")
+    from_step: str
+    steps: list[str] = Field(description="the steps it re-executes, in the pipeline's order")
+    by: str = Field(description="who asked: an IAM principal's ARN, or the backfill")
+    at: str = Field(description="when it was asked (ISO 8601, UTC)")
+    execution: str = Field(description="its execution's name: <run>-rerun-<number>")
+    key: str | None = Field(default=None, description="what makes asking again idempotent (a backfill's id)")
+    replaced: list[str] = Field(default_factory=list, description="landed objects read at a newer version")
+
+
 class RunRecord(BaseModel):
     """The run's item (RUN#<run_id> / RUN): the state machine and close_run write it, the tooling reads it."""
 
@@ -327,11 +354,14 @@ class RunRecord(BaseModel):
     failed_step: str | None = None
     error: str | None = None
     cause: str | None = None
+    reruns: int = 0
+    attempts: list[RunAttempt] = Field(default_factory=list)  # its reruns, oldest first
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> RunRecord:
         """From a plain item (values already unwrapped from DynamoDB's typed form)."""
-        return cls.model_validate({k: (int(v) if k == "executions" else v) for k, v in item.items()})
+        counts = {"executions", "reruns"}
+        return cls.model_validate({k: (int(v) if k in counts else v) for k, v in item.items()})
 
     def execution_input(self) -> ExecutionInput:
         if not self.input:
@@ -442,14 +472,22 @@ class ScheduleTrigger(BaseModel):
     params: dict[str, ParamValue] = Field(default_factory=dict, description="this schedule's run parameters")
 
 
+class CatalogStep(BaseModel):
+    """What the functions know of a step: where it sits in the graph, and whether it reads the manifest."""
+
+    needs: list[str] = Field(default_factory=list)
+    reads_manifest: bool = False
+
+
 class CatalogPipeline(BaseModel):
-    """What the functions know of a pipeline: how runs of it start."""
+    """What the functions know of a pipeline: how runs of it start, and its steps (what a rerun redoes)."""
 
     name: str = Field(pattern=PIPELINE_NAME_PATTERN)
     s3: S3Trigger | None = None
     schedules: list[ScheduleTrigger] = Field(default_factory=list)
     manual: bool = True
     params: dict[str, ParamSpec] = Field(default_factory=dict)
+    steps: dict[str, CatalogStep] = Field(default_factory=dict)  # in the pipeline file's order
 
 
 class Catalog(BaseModel):

@@ -36,6 +36,7 @@ class StepStatus(StrEnum):
     FAILED = "FAILED"
     START_FAILED = "START_FAILED"  # Glue refused to start; the state machine retries or fails the run
     CLOSED = "CLOSED"  # Step Functions stopped waiting (task timed out, execution ended)
+    SUPERSEDED = "SUPERSEDED"  # a rerun of its run re-executes it (start_step opens it again)
 
 
 class StepRequest(BaseModel):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus
+from relay.contract import ExecutionInput, Manifest, RunAttempt, RunRecord, RunStatus
 from relay.models import (
     Claim,
     Crawl,
@@ -49,6 +49,10 @@ class StepStore(Protocol):
     def run_steps(self, run_id: str) -> list[Step]:
         """Every step of the run."""
 
+    def supersede_step(self, run_id: str, step: str, rerun: int, now: datetime) -> None:
+        """Mark the step SUPERSEDED by this rerun, so start_step opens it again; nothing for a step the run
+        never reached. ConditionFailedError for a step still open (OPEN or COMPLETING)."""
+
 
 class RunStore(Protocol):
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -66,6 +70,10 @@ class RunStore(Protocol):
     ) -> bool:
         """RUNNING → status for the run's current execution; False when the run was already ended or a
         later execution (a resume) runs it now."""
+
+    def claim_rerun(self, run_id: str, attempt: RunAttempt, previous: int) -> None:
+        """Count the rerun and keep it in the run's attempts if the run has had `previous` reruns and is
+        not RUNNING; ConditionFailedError otherwise (another rerun or resume got there first)."""
 
 
 class LeaseStore(Protocol):
@@ -125,6 +133,11 @@ class DataBucket(Protocol):
 
     def write_manifest(self, manifest: Manifest) -> str:
         """Store the run's manifest; its s3:// URI."""
+
+    def read_manifest(self, run_id: str) -> Manifest | None: ...
+
+    def current_version(self, bucket: str, key: str) -> LandedObject | None:
+        """The object's current version (HeadObject), or None when it no longer exists."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from relay.contract import (
     PIPELINE_NAME_PATTERN,
     STEP_ID_PATTERN,
     CatalogPipeline,
+    CatalogStep,
     ParamSpec,
     S3Trigger,
     ScheduleTrigger,
@@ -28,12 +29,13 @@ from relay.contract import (
 from relay.logic.schedules import ScheduleError, parse
 
 # What a step argument may use, filled per run: {run_id} ... {param.<name>}. `{{` and `}}` are braces.
+MANIFEST_VARIABLE = "manifest_uri"  # a step using it reads the landed objects (a rerun refreshes them)
 RUN_VARIABLES = {
     "run_id": "the run's id",
     "pipeline": "the pipeline's name",
     "trigger": "s3, schedule or manual",
     "ingest_date": "the run's date partition, YYYY-MM-DD",
-    "manifest_uri": "s3:// URI of the run's manifest (the landed objects); empty for runs without one",
+    MANIFEST_VARIABLE: "s3:// URI of the run's manifest (the landed objects); empty for runs without one",
     "bucket": "the stack's data bucket",
 }
 PARAM_VARIABLE = "param."
@@ -245,6 +247,13 @@ class Pipeline(BaseModel):
             schedules=self.triggers.schedules,
             manual=self.triggers.manual,
             params=self.params,
+            steps={
+                step_id: CatalogStep(
+                    needs=step.needs,
+                    reads_manifest=any(MANIFEST_VARIABLE in variables(t) for t in step.args.values()),
+                )
+                for step_id, step in self.steps.items()
+            },
         )
 
 

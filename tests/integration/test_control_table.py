@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from relay.adapters.dynamodb import ControlTable
-from relay.contract import RunStatus
+from relay.contract import RunAttempt, RunStatus, run_key
 from relay.errors import ConditionFailedError
 from relay.models import (
     Claim,
@@ -189,3 +189,50 @@ def test_a_lease_waiting_for_its_crawler_to_stop_is_found_by_the_sweeper_and_by_
     assert [s.step for s in table.active_steps(T0 + timedelta(seconds=1))] == ["extract"]  # steps only
     table.put_lease(pending.model_copy(update={"state": LeaseState.CRAWLING, "version": 2}), 1)
     assert table.pending_crawls() == []
+
+
+def test_a_rerun_is_claimed_once_per_number_and_kept_in_the_runs_attempts(table: ControlTable) -> None:
+    table._table.put_item(
+        Item={
+            **run_key("r1"),
+            "run_id": "r1",
+            "pipeline": "customers",
+            "status": "SUCCEEDED",
+            "executions": 1,
+        }
+    )
+    first = RunAttempt(
+        number=1, from_step="cleanse", steps=["cleanse"], by="ada", at=T0.isoformat(), execution="r1-rerun-1"
+    )
+    table.claim_rerun("r1", first, previous=0)
+    with pytest.raises(ConditionFailedError):  # a second asker who read the run before the first claimed
+        table.claim_rerun("r1", first.model_copy(update={"by": "grace"}), previous=0)
+    record = table.get_run("r1")
+    assert record is not None and (record.reruns, record.attempts) == (1, [first])
+    table._table.update_item(
+        Key=run_key("r1"),
+        UpdateExpression="SET #s = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":r": "RUNNING"},
+    )
+    second = first.model_copy(update={"number": 2, "execution": "r1-rerun-2"})
+    with pytest.raises(ConditionFailedError):  # a running run is not rerun
+        table.claim_rerun("r1", second, previous=1)
+    with pytest.raises(ConditionFailedError):  # nor one that does not exist
+        table.claim_rerun("r2", first, previous=0)
+    assert table.get_run("r2") is None
+
+
+def test_a_superseded_step_is_opened_again_by_the_next_execution(table: ControlTable) -> None:
+    step = table.open_step(request("t1"), T0)
+    with pytest.raises(ConditionFailedError):  # still open: its Glue run may still complete it
+        table.supersede_step("r1", "extract", 1, T0)
+    table.begin_completion(step, Outcome(succeeded=True, facts={"glue_run_id": "jr_1"}), T0)
+    table.finish_completion(step, StepStatus.SUCCEEDED, T0)
+    table.supersede_step("r1", "extract", 1, T0 + timedelta(hours=1))
+    stored = table.get_step(StepRef(run_id="r1", step="extract"))
+    assert stored is not None and stored.status is StepStatus.SUPERSEDED
+    again = table.open_step(request("t2", EXECUTION + "-rerun-1"), T0 + timedelta(hours=2))
+    assert (again.status, again.attempt, again.token) == (StepStatus.OPEN, 2, "t2")
+    table.supersede_step("r1", "cleanse", 1, T0)  # never reached: nothing to supersede, nothing written
+    assert [s.step for s in table.run_steps("r1")] == ["extract"]

@@ -17,7 +17,7 @@ from relay.errors import (
     NotFoundError,
     TaskAlreadyClosedError,
 )
-from relay.models import Crawl, CrawlerStatus, JobRun
+from relay.models import Crawl, CrawlerStatus, JobRun, LandedObject
 
 # Step Functions limits: error ≤ 256 characters, cause ≤ 32,768.
 MAX_ERROR = 256
@@ -219,6 +219,30 @@ class DataBucketService:
         except ValueError:
             return None
         return summary if isinstance(summary, dict) else None
+
+    def read_manifest(self, run_id: str) -> Manifest | None:
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=manifest_key(run_id))["Body"].read()
+        except ClientError as e:
+            if _code(e) in {"NoSuchKey", "404"}:
+                return None
+            raise
+        return Manifest.model_validate_json(body)
+
+    def current_version(self, bucket: str, key: str) -> LandedObject | None:
+        try:
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as e:
+            if _code(e) in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+        return LandedObject(
+            bucket=bucket,
+            key=key,
+            etag=str(head.get("ETag", "")).strip('"'),
+            version_id=head.get("VersionId"),
+            size=head.get("ContentLength"),
+        )
 
     def write_manifest(self, manifest: Manifest) -> str:
         key = manifest_key(manifest.run_id)

@@ -25,6 +25,7 @@ from relay.contract import (
     OBJECT_SK,
     PENDING_CRAWL,
     STEP_SK_PREFIX,
+    RunAttempt,
     RunRecord,
     RunStatus,
     lease_key,
@@ -178,6 +179,51 @@ class ControlTable:
                 return False
             raise
         return True
+
+    def claim_rerun(self, run_id: str, attempt: RunAttempt, previous: int) -> None:
+        try:
+            self._table.update_item(
+                Key=run_key(run_id),
+                UpdateExpression=(
+                    "SET reruns = :number, attempts = list_append(if_not_exists(attempts, :none), :attempt)"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(reruns) OR reruns = :previous) "
+                    "AND #status <> :running"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":number": attempt.number,
+                    ":none": [],
+                    ":attempt": [attempt.model_dump()],
+                    ":previous": previous,
+                    ":running": RunStatus.RUNNING.value,
+                },
+            )
+        except ClientError as e:
+            if _conditional(e):
+                raise ConditionFailedError(f"run {run_id} was rerun or resumed meanwhile") from e
+            raise
+
+    def supersede_step(self, run_id: str, step: str, rerun: int, now: datetime) -> None:
+        try:
+            self._table.update_item(
+                Key=step_key(run_id, step),
+                UpdateExpression="SET #status = :superseded, superseded_by = :rerun, superseded_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(active_pk)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":superseded": StepStatus.SUPERSEDED.value,
+                    ":rerun": rerun,
+                    ":now": _iso(now),
+                },
+            )
+        except ClientError as e:
+            if not _conditional(e):
+                raise
+            if self.get_step(StepRef(run_id=run_id, step=step)) is not None:
+                raise ConditionFailedError(f"step {run_id}/{step} is still open") from e
+            # the run never reached this step: nothing to supersede
 
     def record_glue_run(self, ref: StepRef, attempt: int, glue_run_id: str) -> None:
         self._update_attempt(ref, attempt, "SET glue_run_id = :id", {":id": glue_run_id})
