@@ -409,6 +409,9 @@ def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
     next_token: Annotated[
         str | None, typer.Option("--next", help="Go on from where the previous page ended (its token)")
     ] = None,
+    backfill: Annotated[
+        str | None, typer.Option(help="Only the runs this backfill reruns (every one)")
+    ] = None,
     stack: StackOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -431,6 +434,7 @@ def runs_list(  # noqa: PLR0917 - Typer maps each parameter to an option
             since=window,
             limit=limit,
             token=next_token,
+            backfill=backfill,
         )
     )
     if as_json:
@@ -509,6 +513,161 @@ def runs_cost(  # noqa: PLR0917 - Typer maps each parameter to an option
         _print_json({"runs": [dataclasses.asdict(c) for c in found], "total": dataclasses.asdict(total)})
         return
     costs_table(found, total, console)
+
+
+backfill_app = typer.Typer(
+    help="Rerun many runs of a pipeline from a step, at most N at once, in AWS (it goes on offline).",
+)
+app.add_typer(backfill_app, name="backfill")
+
+
+@backfill_app.callback(invoke_without_command=True)
+def backfill(  # noqa: PLR0917 - Typer maps each parameter to an option
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option(help="The pipeline whose runs to rerun")] = None,
+    from_step: Annotated[
+        str | None, typer.Option("--from-step", help="Rerun from this step (default: every step)")
+    ] = None,
+    runs: Annotated[
+        list[str] | None, typer.Option("--runs", help="These runs (repeat it, or separate ids with commas)")
+    ] = None,
+    ingest_date: Annotated[
+        str | None, typer.Option(help="The runs of these ingest dates: 2026-11-01..2026-11-30, one date")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="The runs started within this long: 30m, 12h, 30d")
+    ] = None,
+    max_concurrent: Annotated[
+        int, typer.Option("--max-concurrent", help="At most this many reruns at once (1 to 40)")
+    ] = 4,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what it would rerun; start nothing")
+    ] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Then follow its progress until it ends")] = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Rerun the chosen runs (--runs, --ingest-date or --since) of --pipeline from --from-step."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gluerelay import backfills
+
+    if pipeline is None:
+        raise typer.BadParameter("name the pipeline whose runs to rerun", param_hint="--pipeline")
+    run_ids = [r.strip() for given in runs or [] for r in given.split(",") if r.strip()]
+    window = _since(since)
+    dates = _date_range(ingest_date)
+    target = _target(stack, region, profile, local)
+    chosen = _operator_errors(
+        lambda: backfills.plan(
+            target,
+            pipeline,
+            from_step=from_step,
+            run_ids=run_ids,
+            ingest_dates=dates,
+            since=window,
+            max_concurrent=max_concurrent,
+        )
+    )
+    if dry_run:
+        if as_json:
+            _print_json(dataclasses.asdict(chosen))
+            return
+        console.print(
+            f"backfill [bold]{chosen.backfill_id}[/] would rerun {len(chosen.runs)} runs of "
+            f"{chosen.pipeline} ({', '.join(chosen.steps)}), {chosen.max_concurrent} at once; nothing started"
+        )
+        for run_id in chosen.runs:
+            typer.echo(f"  {run_id}")
+        for run_id in chosen.not_ended:
+            typer.echo(f"  {run_id} (left out: still running)")
+        return
+    done = _operator_errors(lambda: backfills.start(target, chosen))
+    if as_json:
+        _print_json(dataclasses.asdict(done))
+    elif done.started:
+        console.print(
+            f"backfill [bold]{chosen.backfill_id}[/] started: {len(chosen.runs)} runs of {chosen.pipeline} "
+            f"from {chosen.from_step or 'the start'}, {chosen.max_concurrent} at once"
+        )
+        typer.echo(f"  execution {done.execution_arn}")
+        typer.echo(f"  follow it: gluerelay backfill status {chosen.backfill_id} --watch")
+    else:
+        console.print(
+            f"backfill [bold]{chosen.backfill_id}[/] exists already (the same runs from the same step): "
+            "nothing new started"
+        )
+        typer.echo(f"  see it: gluerelay backfill status {chosen.backfill_id}")
+    if watch and not as_json:
+        _watch_backfill(target, chosen.backfill_id)
+
+
+def _watch_backfill(target: Any, backfill_id: str) -> None:
+    from rich.live import Live
+
+    from gluerelay import backfills
+    from gluerelay.views import backfill_view
+
+    found = _operator_errors(lambda: backfills.status(target, backfill_id))
+    with Live(backfill_view(found), console=console, refresh_per_second=2) as live:
+        while not found.done:
+            time.sleep(2)
+            found = _operator_errors(lambda: backfills.status(target, backfill_id))
+            live.update(backfill_view(found))
+
+
+@backfill_app.command("status")
+def backfill_status(  # noqa: PLR0917 - Typer maps each parameter to an option
+    backfill_id: Annotated[str, typer.Argument(metavar="ID", help="The backfill's id")],
+    watch: Annotated[bool, typer.Option("--watch", help="Follow it until it ends")] = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """How far a backfill got: its runs pending, running, succeeded, failed, refused, cancelled; time left."""
+    from gluerelay import backfills
+    from gluerelay.views import backfill_view
+
+    target = _target(stack, region, profile, local)
+    if watch and not as_json:
+        _watch_backfill(target, backfill_id)
+        return
+    found = _operator_errors(lambda: backfills.status(target, backfill_id))
+    if as_json:
+        _print_json(dataclasses.asdict(found))
+        return
+    console.print(backfill_view(found))
+
+
+@backfill_app.command("cancel")
+def backfill_cancel(  # noqa: PLR0917 - Typer maps each parameter to an option
+    backfill_id: Annotated[str, typer.Argument(metavar="ID", help="The backfill's id")],
+    now: Annotated[
+        bool, typer.Option("--now", help="Also stop the reruns running now (they end ABORTED)")
+    ] = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    local: LocalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Start no more of a backfill's reruns; the running ones finish (or, with --now, are stopped)."""
+    from gluerelay import backfills
+
+    stopped = _operator_errors(
+        lambda: backfills.cancel(_target(stack, region, profile, local), backfill_id, now=now)
+    )
+    if as_json:
+        _print_json({"backfill_id": backfill_id, "cancelled": True, "stopped": stopped})
+        return
+    console.print(f"backfill [bold]{backfill_id}[/] cancelled: no more of its reruns start")
+    for arn in stopped:
+        typer.echo(f"  stopped {arn}")
 
 
 @app.command("start")

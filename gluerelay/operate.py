@@ -36,6 +36,7 @@ from relay.contract import (
     RunRecord,
     RunStatus,
     Trigger,
+    backfill_key,
     manifest_key,
     manual_run_id,
     pipeline_of_state_machine,
@@ -43,6 +44,7 @@ from relay.contract import (
     resume_execution_name,
     run_key,
     run_pk,
+    run_sort,
     s3_uri,
 )
 from relay.logic import reruns
@@ -108,14 +110,16 @@ class Target:
                 raise OperatorError("no AWS region: pass --region or set AWS_REGION") from e
         return self._clients[service]
 
+    def table(self) -> Any:
+        """The control table as a boto3 Table (plain values in and out)."""
+        session = self._boto_session()
+        resource = session.resource("dynamodb", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+        return resource.Table(self.output("ControlTableName"))
+
     def control_plane(self) -> ControlPlane:
         """The functions' own adapters over this target's clients: an operator command that changes runs
         (a rerun) takes the same decisions, through the same conditional writes, as the functions."""
-        session = self._boto_session()
-        table = session.resource("dynamodb", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG).Table(
-            self.output("ControlTableName")
-        )
-        store = ControlTable(table)
+        store = ControlTable(self.table())
         return ControlPlane(
             steps=store,
             runs=store,
@@ -323,9 +327,20 @@ def list_runs(
     since: timedelta | None = None,
     limit: int = 50,
     token: str | None = None,
+    backfill: str | None = None,
 ) -> RunsListing:
     """Runs of every pipeline (or one), newest first, from the control table's run index: the filters,
-    a page of `limit` and the token for the next page (see gluerelay.runindex)."""
+    a page of `limit` and the token for the next page (see gluerelay.runindex). With `backfill`: the runs
+    that backfill reruns (from its record), newest first, every one."""
+    if backfill is not None:
+        record = target.call(
+            lambda: target.table().get_item(Key=backfill_key(backfill), ConsistentRead=True)
+        ).get("Item")
+        if record is None:
+            raise OperatorError(f"no backfill {backfill} in stack {target.stack}: check the id it printed")
+        found = run_records(target, [str(r) for r in record["runs"]])
+        listed = sorted(found.values(), key=lambda r: run_sort(r.started_at or "", r.run_id), reverse=True)
+        return RunsListing([_summary(r) for r in listed], None, len(listed))
     try:
         query = _run_query(target, pipeline, status, trigger, ingest_dates, since)
         table = target.output("ControlTableName")
@@ -364,6 +379,24 @@ def _run_query(  # noqa: PLR0917 - the filters, in the order the CLI lists them
         ingest_to=high,
         started_since=datetime.now(UTC) - since if since else None,
     )
+
+
+def run_records(target: Target, run_ids: list[str]) -> dict[str, RunRecord]:
+    """The runs' records (BatchGetItem, 100 keys a request); a run without one is left out."""
+    table = target.output("ControlTableName")
+    dynamodb = target.client("dynamodb")
+    found: dict[str, RunRecord] = {}
+    unique = list(dict.fromkeys(run_ids))
+    for first in range(0, len(unique), 100):
+        keys = [{k: {"S": v} for k, v in run_key(run).items()} for run in unique[first : first + 100]]
+        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            answer = target.call(lambda r=request: dynamodb.batch_get_item(RequestItems=r))
+            for item in answer["Responses"].get(table, []):
+                record = RunRecord.from_item(plain(item))
+                found[record.run_id] = record
+            request = answer.get("UnprocessedKeys") or {}
+    return found
 
 
 @dataclass

@@ -5,10 +5,13 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
+from gluerelay.backfills import BackfillStatus
 from gluerelay.operate import CostTotal, RunCost, RunDetail, RunSummary
 from gluerelay.records import StepReport
 
@@ -254,3 +257,49 @@ def detail_png(detail: RunDetail, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
+
+
+BACKFILL_STYLE = {
+    "pending": "dim",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "refused": "magenta",
+    "cancelled": "dim",
+}
+
+
+def backfill_view(status: BackfillStatus) -> Group:
+    """A backfill at a glance: a bar of its runs by state, the counts, the time left, and the runs that did
+    not succeed with why."""
+    total = max(1, len(status.runs))
+    bar = Text()
+    for state, style in BACKFILL_STYLE.items():
+        width = round(status.counts.get(state, 0) / total * BAR_WIDTH)
+        bar.append("█" * width, style=style)
+    head = (
+        f"[bold]backfill[/] {status.backfill_id}  {_status(status.execution_status)}  "
+        f"pipeline {status.pipeline}  from {status.from_step or 'the start'}  {status.max_concurrent} at once"
+        + ("  [bold red]cancelled[/]" if status.cancelled else "")
+    )
+    counts = "  ".join(
+        f"[{style}]{state} {status.counts.get(state, 0)}[/]" for state, style in BACKFILL_STYLE.items()
+    )
+    left = (
+        "done"
+        if status.done
+        else f"about {_duration(status.eta_seconds)} left"
+        if status.eta_seconds is not None
+        else "time left: once a rerun has finished"
+    )
+    problems = Table(show_header=True, title="runs that did not succeed", title_justify="left")
+    problems.add_column("run", no_wrap=True)
+    problems.add_column("state")
+    problems.add_column("why")
+    for run in status.runs:
+        if run.state in {"failed", "refused"}:
+            problems.add_row(run.run_id, f"[{BACKFILL_STYLE[run.state]}]{run.state}[/]", run.cause or "-")
+    parts: list[Any] = [head, bar, f"{counts}  ({len(status.runs)} runs; {left})"]
+    if problems.row_count:
+        parts.append(problems)
+    return Group(*parts)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gluerelay.local.template import load_yaml
+from gluerelay.pipelines.project import BACKFILL_DEFINITION
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -21,6 +22,8 @@ SUBSTITUTIONS = {
     "GluePrefix": "stack_",
     "DataBucket": "data-bucket",
     "StepTimeoutSeconds": "7200",
+    "PrepareRerunFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:prepare-rerun",
+    "StateMachineArnPrefix": "arn:aws:states:us-east-1:123456789012:stateMachine:stack_",
 }
 
 
@@ -41,12 +44,24 @@ def definition(path: Path, substitutions: dict[str, str] = SUBSTITUTIONS) -> dic
 
 
 def state_machines() -> dict[str, dict[str, Any]]:
-    """Every state machine of the template: logical id -> its properties."""
+    """Every pipeline's state machine in the template: logical id -> its properties (the stack's own,
+    the backfill's, is `backfill_machine`)."""
     return {
         name: res["Properties"]
         for name, res in load_template()["Resources"].items()
         if res["Type"] == "AWS::Serverless::StateMachine"
+        and res["Properties"]["DefinitionUri"] != BACKFILL_DEFINITION
     }
+
+
+def backfill_machine() -> dict[str, Any]:
+    [found] = [
+        res["Properties"]
+        for res in load_template()["Resources"].values()
+        if res["Type"] == "AWS::Serverless::StateMachine"
+        and res["Properties"]["DefinitionUri"] == BACKFILL_DEFINITION
+    ]
+    return dict(found)
 
 
 def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:

@@ -165,6 +165,23 @@ def run_sort(started_at: str, run_id: str) -> str:
     return f"{started_at}{RUN_SORT_SEPARATOR}{run_id}"
 
 
+BACKFILL_PK_PREFIX = "BACKFILL#"
+BACKFILL_SK = "BACKFILL"
+BACKFILL_MARK = "-bf-"
+BACKFILL_ID_PATTERN = r"^[a-z][a-z0-9_]{0,23}-bf-[0-9a-f]{16}$"
+MAX_BACKFILL_RUNS = 1000  # one execution's history holds 25,000 events; an iteration takes ~15
+MAX_BACKFILL_CONCURRENCY = 40  # an inline Map runs at most 40 iterations at once
+
+
+def backfill_key(backfill: str) -> dict[str, str]:
+    return {"pk": BACKFILL_PK_PREFIX + backfill, "sk": BACKFILL_SK}
+
+
+def backfill_id(pipeline: str, from_step: str | None, run_ids: Iterable[str]) -> str:
+    """Deterministic: the same runs rerun from the same step are the same backfill."""
+    return f"{pipeline}{BACKFILL_MARK}{short_hash([from_step or '', *sorted(run_ids)], 16)}"
+
+
 def lease_key(crawler: str) -> dict[str, str]:
     return {"pk": LEASE_PK_PREFIX + crawler, "sk": LEASE_SK}
 
@@ -282,6 +299,18 @@ class ExecutionInput(BaseModel):
         return self.model_dump_json()
 
 
+class BackfillInput(BaseModel):
+    """What a backfill's execution starts with (the backfill state machine reads every key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backfill_id: str = Field(pattern=BACKFILL_ID_PATTERN)
+    pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
+    from_step: str | None = Field(default=None, description="None: every step of each run")
+    max_concurrent: int = Field(ge=1, le=MAX_BACKFILL_CONCURRENCY)
+    runs: list[str] = Field(min_length=1, max_length=MAX_BACKFILL_RUNS)
+
+
 class LandedObject(BaseModel):
     """One version of one object under a pipeline's landing prefix."""
 
@@ -327,7 +356,7 @@ class RunAttempt(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     number: int = Field(description="1 for the run's first rerun, then 2, ...")
-    from_step: str
+    from_step: str | None = Field(description="None: every step")
     steps: list[str] = Field(description="the steps it re-executes, in the pipeline's order")
     by: str = Field(description="who asked: an IAM principal's ARN, or the backfill")
     at: str = Field(description="when it was asked (ISO 8601, UTC)")

@@ -47,9 +47,18 @@ class _StartsRuns(_WithBucket):
     )
 
 
-class ArrivalSettings(_StartsRuns):
+class _Claims(_Settings):
+    """A function that claims landed objects in the ledger: how long a claim lives."""
+
     claim_ttl_days: int = Field(alias="OBJECT_CLAIM_TTL_DAYS", default=30, ge=1)
+
+
+class ArrivalSettings(_StartsRuns, _Claims):
     orphan_claim_seconds: int = Field(alias="ORPHAN_CLAIM_SECONDS", default=900, ge=60)
+
+
+class PrepareRerunSettings(_WithBucket, _Claims):
+    pass
 
 
 class ScheduleSettings(_StartsRuns):

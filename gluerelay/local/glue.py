@@ -575,6 +575,9 @@ class _Scan:
         }
 
 
+SAMPLED_FILES = 3  # the data files a crawl reads to infer its schema
+
+
 def _scan(s3: Any, bucket: str, prefix: str) -> _Scan:
     """List a crawler target; infer one schema over its data files and the hive partitions they sit in."""
     scan = _Scan()
@@ -591,6 +594,14 @@ def _scan(s3: Any, bucket: str, prefix: str) -> _Scan:
                 continue
             if scan.classification and kind != scan.classification:
                 raise ValueError(f"s3://{bucket}/{prefix} mixes {scan.classification} and {kind} files")
+            sample = None
+            if len(scan.files) < SAMPLED_FILES:
+                try:
+                    sample = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                except s3.exceptions.NoSuchKey:
+                    # Listed, then deleted before it was read (a job overwriting its partition meanwhile):
+                    # skipped, as Glue's crawler skips an object that is gone, not a failed crawl.
+                    continue
             scan.classification = kind
             keys = [p.split("=", 1) for p in parts[:-1] if "=" in p]
             if not scan.partition_keys:
@@ -600,8 +611,8 @@ def _scan(s3: Any, bucket: str, prefix: str) -> _Scan:
                 directory = "/".join(parts[:-1])
                 scan.partitions[values] = f"s3://{bucket}/{prefix}{directory}/"
             scan.files.append(key)
-            if len(scan.files) <= 3:
-                _merge_schema(scan, s3.get_object(Bucket=bucket, Key=key)["Body"].read(), kind)
+            if sample is not None:
+                _merge_schema(scan, sample, kind)
     for key in scan.partition_keys:
         scan.columns.pop(key, None)
     return scan

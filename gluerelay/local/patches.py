@@ -39,7 +39,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue import (
     StateTaskServiceGlue,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval import environment, program_state
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackConsumerLeft,
     CallbackOutcomeFailure,
@@ -58,6 +62,10 @@ _clock = Clock()
 
 
 def _replace(owner: Any, name: str, new: Any) -> None:
+    if name not in owner.__dict__:  # inherited: undone by removing the override
+        setattr(owner, name, new)
+        _undo.append(lambda: delattr(owner, name))
+        return
     old = owner.__dict__[name]
     setattr(owner, name, new)
     _undo.append(lambda: setattr(owner, name, old))
@@ -153,6 +161,38 @@ def tokens_of_ended_tasks_are_closed() -> None:
     _replace(callback_task.StateTaskServiceCallback, "_eval_body", eval_body)
 
 
+def stopped_executions_stop_waiting() -> None:
+    """StopExecution ends an execution that waits for a task token at once (ABORTED, its status-change
+    event sent), as on AWS.
+
+    moto marks the execution stopped but its task keeps waiting on the token's endpoint until the task's
+    TimeoutSeconds (hours): the execution reads RUNNING meanwhile, and a `startExecution.sync` parent
+    waiting for it (a backfill cancelled with --now) waits as long. The endpoints of the stopped execution's
+    tokens are interrupted, so the wait returns and moto ends the execution as stopped."""
+    original = sfn_execution.Execution.__dict__["stop"]
+
+    def stop(self: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        original(self, stop_date, error, cause)
+        worker = getattr(self, "exec_worker", None)
+        env = getattr(worker, "env", None)
+        if env is not None:
+            for endpoint in list(env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()
+
+    _replace(sfn_execution.Execution, "stop", stop)
+    # The interrupted task then fails in a stopped environment; moto's set_error would turn the stopped
+    # execution FAILED. A stopped program stays stopped.
+    for name in ("set_error", "set_timed_out"):
+        ending = environment.Environment.__dict__[name]
+
+        def keep_stopped(self: Any, *args: Any, _ending: Any = ending, **kwargs: Any) -> None:
+            if isinstance(self._program_state, program_state.ProgramStopped):
+                return
+            _ending(self, *args, **kwargs)
+
+        _replace(environment.Environment, name, keep_stopped)
+
+
 def unnamed_executions_get_a_name() -> None:
     """StartExecution without a name gets a generated one (moto: ARN ends in `:None`, 2nd start clashes)."""
     original = sfn_models.StepFunctionsParserBackend.__dict__["start_execution"]
@@ -238,6 +278,45 @@ def glue_sync_tasks_run() -> None:
         self._supported_integration_patterns = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
 
     _replace(StateTaskServiceGlue, "__init__", init)
+
+
+def _epoch_ms(value: Any) -> Any:
+    """A time in a task's answer as AWS writes it into state data: milliseconds since the epoch."""
+    return int(value.timestamp() * 1000) if isinstance(value, datetime) else value
+
+
+def nested_executions_use_the_api_names() -> None:
+    """A `states:startExecution` task (with .sync or .sync:2 too) calls StartExecution with the API's own
+    member names (StateMachineArn -> stateMachineArn, Name, Input) and answers with the integration's
+    PascalCase keys (ExecutionArn, StartDate; for .sync:2 Status, Output, ...; times in epoch milliseconds),
+    as on AWS. moto 5.2.5 passes the state's keys to boto3 unchanged (the task fails with States.Runtime
+    "'StateMachineArn'") and returns boto3's camelCase answer, with datetimes JSON cannot hold."""
+    cls = StateTaskServiceSfn
+    request, answer = cls._normalise_parameters, cls._normalise_response
+
+    def normalise_parameters(  # moto passes `parameters` by name
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        request(self, parameters, boto_service_name, service_action_name)
+        if service_action_name is None:  # the task's own call
+            renamed = {key[:1].lower() + key[1:]: value for key, value in parameters.items()}
+            parameters.clear()
+            parameters.update(renamed)
+
+    def normalise_response(  # moto passes `response` by name
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        answer(self, response, boto_service_name, service_action_name)
+        if isinstance(response, dict):
+            renamed = {key[:1].upper() + key[1:]: _epoch_ms(value) for key, value in response.items()}
+            response.clear()
+            response.update(renamed)
+
+    _replace(cls, "_normalise_parameters", normalise_parameters)
+    _replace(cls, "_normalise_response", normalise_response)
 
 
 def use_clock(clock: Clock) -> Callable[[], None]:
@@ -402,6 +481,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     send_task_failure_keeps_cause,
     closed_tokens_time_out,
     tokens_of_ended_tasks_are_closed,
+    stopped_executions_stop_waiting,
     unnamed_executions_get_a_name,
     execution_start_time_is_a_string,
     an_execution_being_started_is_running,
@@ -410,6 +490,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     task_timeouts_follow_the_clock,
     waits_follow_the_clock,
     glue_sync_tasks_run,
+    nested_executions_use_the_api_names,
     copies_check_the_source_etag,
     crawls_list_newest_first,
     receives_stay_linear,

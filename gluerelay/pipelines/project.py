@@ -23,7 +23,7 @@ from typing import Any
 from relay.contract import CATALOG_FILE, Catalog
 
 from gluerelay.local.template import load_yaml, parse_yaml
-from gluerelay.pipelines import asl
+from gluerelay.pipelines import asl, backfill
 from gluerelay.pipelines.model import Pipeline, PipelineError, load
 from gluerelay.pipelines.reference import reference_markdown
 
@@ -186,6 +186,7 @@ class Project:
         catalog = Catalog(pipelines={name: p.catalog_entry() for name, p in sorted(self.pipelines.items())})
         for name, pipeline in self.pipelines.items():
             files[self.definition_path(name)] = asl.to_text(asl.compile_pipeline(pipeline))
+        files[self.root / BACKFILL_DEFINITION] = asl.to_text(backfill.compile_backfill())
         files[self.catalog_path] = catalog.to_json()
         files[self.schema_path] = json.dumps(Pipeline.model_json_schema(), indent=2, sort_keys=True) + "\n"
         readme = self.root / "README.md"
@@ -216,6 +217,10 @@ class Project:
             for p in sorted(folder.glob("*.asl.json"))
             if p.name.removesuffix(".asl.json") not in self.pipelines
         ]
+
+
+# The stack's own state machine (not a pipeline's): in a folder of its own, so no pipeline name can clash.
+BACKFILL_DEFINITION = "statemachine/stack/backfill.asl.json"
 
 
 def state_machine_block(pipeline: str, logical: str | None = None) -> str:

@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from relay.contract import manifest_key
 
 from gluerelay.local.audit import account
-from gluerelay.local.cloud import CloudOptions, LocalCloud
+from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.report import build
 from gluerelay.local.runs import follow, land, run_from_landing
 from tests.e2e.cli_process import gluerelay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CSV_HEADER = "customer_id,first_name,last_name,email,phone,date_of_birth,country,updated_at\n"
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    options = CloudOptions(
-        work_dir=tmp_path_factory.mktemp("reruns"), parameters={"ArrivalBatchingWindowSeconds": "1"}
-    )
-    with LocalCloud(options) as running:
-        yield running
 
 
 def as_json(done: subprocess.CompletedProcess[str]) -> Any:

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from gluerelay.local import patches
 from gluerelay.local.clock import CHECK_SECONDS, Clock
-from tests.waiter import finished, next_token, waiter_definition
+from tests.waiter import eventually, finished, next_token, waiter_definition
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
@@ -243,13 +243,19 @@ def test_an_execution_being_started_reads_running(sfn: Any) -> None:
 
 def status_after_moving_the_clock_past_the_timeout(sfn: Any, patience: float) -> str:
     """The status once the execution ended, or RUNNING when it still runs `patience` real seconds after
-    the clock moved two hours on."""
+    the clock first moved two hours on. The clock moves two hours on again every second meanwhile: the
+    task's wait may start its count only after the token was sent (a busy machine), and a later move still
+    takes it past its timeout."""
     clock = Clock()
     restore = patches.use_clock(clock)
     try:
         arn, _ = waiting_execution(sfn, timeout_seconds=7200)
-        clock.advance(7201)  # two hours later, on the local cloud's clock
-        return status_after(sfn, arn, patience)
+        deadline = time.monotonic() + patience
+        while True:
+            clock.advance(7201)  # two hours later, on the local cloud's clock
+            status = status_after(sfn, arn, min(1.0, max(0.0, deadline - time.monotonic())))
+            if status != "RUNNING" or time.monotonic() >= deadline:
+                return status
     finally:
         restore()
 
@@ -473,3 +479,64 @@ def test_list_crawls_answers_the_newest_crawls_first_page_by_page() -> None:
             patches.uninstall()
     assert first == newest_first[:20]
     assert (rest, last) == (newest_first[20:], None)
+
+
+def nested_execution(sfn: Any) -> dict[str, Any]:
+    """A parent that starts a child with startExecution.sync:2 and keeps its answer: the parent's end."""
+    role = "arn:aws:iam::123456789012:role/sfn"
+    child = sfn.create_state_machine(
+        name=f"child{time.monotonic_ns()}",
+        roleArn=role,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn.$": "$.machine", "Name": "child-1", "Input": {"rows.$": "$.rows"}},
+        "ResultSelector": {"status.$": "$.Status", "output.$": "$.Output", "started.$": "$.StartDate"},
+        "End": True,
+    }
+    parent = sfn.create_state_machine(
+        name=f"parent{time.monotonic_ns()}",
+        roleArn=role,
+        definition=json.dumps({"StartAt": "Child", "States": {"Child": task}}),
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=parent, input=json.dumps({"machine": child, "rows": 3}))[
+        "executionArn"
+    ]
+    ended: dict[str, Any] = eventually(
+        lambda: (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e,
+        timeout=60,
+        what="the parent execution's end",
+    )
+    return ended
+
+
+def test_a_nested_execution_is_started_and_answered_in_the_api_shapes(sfn: Any) -> None:
+    stock = nested_execution(sfn)
+    assert stock["status"] == "FAILED" and "'StateMachineArn'" in stock["cause"]
+    patches.install()
+    ended = nested_execution(sfn)
+    assert ended["status"] == "SUCCEEDED", ended.get("cause")
+    output = json.loads(ended["output"])
+    assert (output["status"], output["output"]) == ("SUCCEEDED", {"rows": 3})
+    assert isinstance(output["started"], int) and output["started"] > 1_700_000_000_000  # epoch ms
+
+
+def status_soon_after_stopping(sfn: Any) -> str:
+    """Stop an execution that waits for a task token (for up to 60 s); its status a moment later."""
+    arn, _ = waiting_execution(sfn, timeout_seconds=60)
+    sfn.stop_execution(executionArn=arn, error="Cancelled", cause="by a test")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status: str = sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            return status
+        time.sleep(0.05)
+    return "RUNNING"
+
+
+def test_a_stopped_execution_waiting_for_a_token_ends_aborted_at_once(sfn: Any) -> None:
+    assert status_soon_after_stopping(sfn) == "RUNNING"  # stock moto: until its task times out
+    patches.install()
+    assert status_soon_after_stopping(sfn) == "ABORTED"

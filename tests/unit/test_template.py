@@ -11,8 +11,17 @@ from relay.contract import ACTIVE_INDEX, RUN_INDEX_FIELDS, RUNS_INDEX
 
 from gluerelay.pipelines.asl import RECORD_STARTED
 from gluerelay.pipelines.asl import SUBSTITUTIONS as NEEDED
+from gluerelay.pipelines.backfill import SUBSTITUTIONS as BACKFILL_NEEDED
 from gluerelay.pipelines.project import BLOCK_SUBSTITUTIONS
-from tests.template import ROOT, SUBSTITUTIONS, all_states, definition, load_template, state_machines
+from tests.template import (
+    ROOT,
+    SUBSTITUTIONS,
+    all_states,
+    backfill_machine,
+    definition,
+    load_template,
+    state_machines,
+)
 
 # Where IAM has nothing narrower than "*" (each has a comment in the template saying why).
 STAR_RESOURCES_ALLOWED = {
@@ -135,6 +144,7 @@ def test_every_function_handler_exists() -> None:
         "SweeperFunction",
         "CloseRunFunction",
         "PipelineClockFunction",
+        "PrepareRerunFunction",
     }
     for name, properties in functions.items():
         module, _, attribute = properties["Handler"].rpartition(".")
@@ -217,7 +227,38 @@ def test_retried_error_names_are_the_lambda_error_types_we_raise(
 
 
 def test_the_test_substitutions_cover_what_a_definition_needs() -> None:
-    assert set(SUBSTITUTIONS) == set(NEEDED)
+    assert set(SUBSTITUTIONS) == set(NEEDED) | set(BACKFILL_NEEDED)
+
+
+def test_the_backfill_machine_bounds_its_reruns_and_never_fails_on_one() -> None:
+    """Its block passes exactly what its definition uses; it is not named like a pipeline (so close_run's
+    rule and `runs list` never take it for one); an iteration waits for its rerun (what bounds how many run
+    at once) and every way out of an iteration ends it without failing the backfill."""
+    properties = backfill_machine()
+    assert set(properties["DefinitionSubstitutions"]) == set(BACKFILL_NEEDED)
+    assert properties["Name"] == {"Fn::Sub": "${AWS::StackName}-backfill"}
+    parsed = definition(ROOT / properties["DefinitionUri"])
+    [(_, mapped, _)] = [s for s in all_states(parsed["States"]) if s[1]["Type"] == "Map"]
+    assert mapped["MaxConcurrencyPath"] == "$.max_concurrent" and mapped["ResultPath"] is None
+    iteration = mapped["ItemProcessor"]["States"]
+    waits = [s for s in iteration.values() if s.get("Resource", "").endswith("states:startExecution.sync:2")]
+    assert len(waits) == 1
+    assert waits[0]["Parameters"]["StateMachineArn.$"].startswith(
+        "States.Format('" + SUBSTITUTIONS["StateMachineArnPrefix"]
+    )
+    for name, state in iteration.items():
+        assert state["Type"] != "Fail", name
+        if state.get("End"):
+            assert state["Type"] == "Pass", f"{name}: an iteration ends in a named outcome"
+    retried = {n for s in iteration.values() for r in s.get("Retry", []) for n in r["ErrorEquals"]}
+    ours = {n for n in retried if not n.startswith(("States.", "Lambda.", "DynamoDB."))}
+    assert ours == {"ConditionFailedError"}
+    role = load_template()["Resources"]["BackfillRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    starts = [s for s in role["Statement"] if "states:StartExecution" in str(s["Action"])]
+    pipelines = (
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}_*"
+    )
+    assert [s["Resource"] for s in starts] == [{"Fn::Sub": pipelines}]
 
 
 def test_every_queue_topic_and_bucket_policy_refuses_requests_without_tls() -> None:

@@ -12,7 +12,7 @@ from botocore.config import Config
 from relay.adapters.aws import DataBucketService, GlueService, StepFunctionsService
 from relay.adapters.dynamodb import ControlTable
 from relay.ports import ControlPlane
-from relay.settings import ArrivalSettings, _Settings, _StartsRuns, _WithBucket
+from relay.settings import _Claims, _Settings, _StartsRuns, _WithBucket
 
 # Standard retry mode: throttling and 5xx are retried with backoff before our code sees them.
 BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
@@ -29,11 +29,7 @@ def table(name: str) -> Any:
 
 
 def control_plane(settings: _Settings) -> ControlPlane:
-    claims = (
-        {"claim_ttl": timedelta(days=settings.claim_ttl_days)}
-        if isinstance(settings, ArrivalSettings)
-        else {}
-    )
+    claims = {"claim_ttl": timedelta(days=settings.claim_ttl_days)} if isinstance(settings, _Claims) else {}
     store = ControlTable(table(settings.table_name), **claims)
     bucket_name = settings.data_bucket if isinstance(settings, _WithBucket) else ""
     machines = settings.state_machine_arn_prefix if isinstance(settings, _StartsRuns) else None

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from relay.contract import (
+    ExecutionInput,
     Manifest,
     RunAttempt,
     RunRecord,
@@ -45,12 +46,21 @@ class RerunRefusedError(Exception):
 class Rerun:
     run_id: str
     pipeline: str
-    from_step: str
-    steps: list[str]  # re-executed, in the pipeline's order
+    from_step: str | None  # None: every step
+    steps: list[str]  # re-executed, in an order they can run in
     attempt: int
     execution_name: str
     execution_arn: str | None  # None when the execution had already ended (an idempotent repeat)
     replaced: list[str] = field(default_factory=list)  # landed objects read at a newer version
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed rerun, ready to start: its attempt and the execution's input."""
+
+    attempt: RunAttempt
+    execution_input: ExecutionInput
+    pipeline: str
 
 
 def downstream(needs: Mapping[str, Sequence[str]], start: str) -> list[str]:
@@ -81,15 +91,48 @@ def in_run_order(needs: Mapping[str, Sequence[str]], steps: set[str]) -> list[st
 def rerun(
     plane: ControlPlane,
     run_id: str,
-    from_step: str,
+    from_step: str | None,
     *,
     by: str,
     now: datetime,
     key: str | None = None,
     latest_versions: bool = True,
 ) -> Rerun:
-    """Rerun `run_id` from `from_step` (see the module docstring); RerunRefusedError says why not.
-    `latest_versions=False` reads exactly the object versions the run read first."""
+    """Rerun `run_id` from `from_step` (None: every step) and start its execution (see the module
+    docstring); RerunRefusedError says why not. `latest_versions=False` reads exactly the object versions
+    the run read first."""
+    prepared = prepare(plane, run_id, from_step, by=by, now=now, key=key, latest_versions=latest_versions)
+    attempt = prepared.attempt
+    try:
+        arn: str | None = plane.workflow.start_execution(
+            prepared.pipeline, attempt.execution, prepared.execution_input
+        )
+    except ExecutionAlreadyExistsError:
+        arn = None  # it ran already (a repeated request): nothing new starts
+    logger.info("rerun started", extra={"run_id": run_id, "attempt": attempt.number, "steps": attempt.steps})
+    return Rerun(
+        run_id=run_id,
+        pipeline=prepared.pipeline,
+        from_step=attempt.from_step,
+        steps=attempt.steps,
+        attempt=attempt.number,
+        execution_name=attempt.execution,
+        execution_arn=arn,
+        replaced=attempt.replaced,
+    )
+
+
+def prepare(
+    plane: ControlPlane,
+    run_id: str,
+    from_step: str | None,
+    *,
+    by: str,
+    now: datetime,
+    key: str | None = None,
+    latest_versions: bool = True,
+) -> Prepared:
+    """Steps 1-3 of a rerun: claimed, steps superseded, manifest refreshed; the execution not started."""
     run = plane.runs.get_run(run_id)
     if run is None:
         raise RerunRefusedError(f"no run {run_id}: see gluerelay runs list")
@@ -99,24 +142,25 @@ def rerun(
             f"run {run_id} is of pipeline {run.pipeline}, which this stack no longer has: it cannot be rerun"
         )
     graph = {step: spec.needs for step, spec in pipeline.steps.items()}
-    if from_step not in graph:
+    if from_step is not None and from_step not in graph:
         raise RerunRefusedError(
             f"pipeline {run.pipeline} (run {run_id}'s) has no step {from_step}: "
             f"rerun from one of {', '.join(in_run_order(graph, set(graph)))}"
-        )
-    steps = downstream(graph, from_step)
-    done = next((a for a in run.attempts if key is not None and a.key == key), None)
-    if done is not None:
-        logger.info("rerun already claimed", extra={"run_id": run_id, "attempt": done.number, "key": key})
-        return _start(plane, run, done, [])
-    if not run.status.ended:
-        raise RerunRefusedError(
-            f"run {run_id} is {run.status.value}: wait for it to end (or stop it) before rerunning it"
         )
     try:
         execution_input = run.execution_input()
     except ValueError as e:
         raise RerunRefusedError(f"run {run_id} has no recorded input: start a new run instead") from e
+    done = next((a for a in run.attempts if key is not None and a.key == key), None)
+    if done is not None:
+        logger.info("rerun already claimed", extra={"run_id": run_id, "attempt": done.number, "key": key})
+        _finish_marking(plane, run, done, now)
+        return Prepared(done, execution_input, run.pipeline)
+    if not run.status.ended:
+        raise RerunRefusedError(
+            f"run {run_id} is {run.status.value}: wait for it to end (or stop it) before rerunning it"
+        )
+    steps = downstream(graph, from_step) if from_step else in_run_order(graph, set(graph))
     number = run.reruns + 1
     try:
         name = rerun_execution_name(run_id, number)
@@ -148,7 +192,20 @@ def rerun(
         plane.bucket.write_manifest(manifest)
     for step in steps:
         plane.steps.supersede_step(run_id, step, number, now)
-    return _start(plane, run, attempt, replaced)
+    return Prepared(attempt, execution_input, run.pipeline)
+
+
+def _finish_marking(plane: ControlPlane, run: RunRecord, attempt: RunAttempt, now: datetime) -> None:
+    """A claimed rerun whose execution has not run yet: an earlier call may have stopped before writing the
+    manifest or marking every step, so do both again (each is idempotent). Once it has run (its execution
+    is the run's latest), its steps' records are its own and stay as they are."""
+    if (run.execution_arn or "").endswith(f":{attempt.execution}"):
+        return
+    if attempt.replaced:
+        manifest, _ = _current_versions(plane, run, now)
+        plane.bucket.write_manifest(manifest)
+    for step in attempt.steps:
+        plane.steps.supersede_step(run.run_id, step, attempt.number, now)
 
 
 def _current_versions(plane: ControlPlane, run: RunRecord, now: datetime) -> tuple[Manifest, list[str]]:
@@ -176,24 +233,3 @@ def _current_versions(plane: ControlPlane, run: RunRecord, now: datetime) -> tup
             replaced.append(obj.key)
         current.append(latest)
     return Manifest(run_id=run.run_id, pipeline=run.pipeline, objects=current), replaced
-
-
-def _start(plane: ControlPlane, run: RunRecord, attempt: RunAttempt, replaced: list[str]) -> Rerun:
-    execution_input = run.execution_input()
-    try:
-        arn: str | None = plane.workflow.start_execution(run.pipeline, attempt.execution, execution_input)
-    except ExecutionAlreadyExistsError:
-        arn = None  # it ran already (a repeated request): nothing new starts
-    logger.info(
-        "rerun started", extra={"run_id": run.run_id, "attempt": attempt.number, "steps": attempt.steps}
-    )
-    return Rerun(
-        run_id=run.run_id,
-        pipeline=run.pipeline,
-        from_step=attempt.from_step,
-        steps=attempt.steps,
-        attempt=attempt.number,
-        execution_name=attempt.execution,
-        execution_arn=arn,
-        replaced=replaced or attempt.replaced,
-    )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from relay.contract import ExecutionInput, Manifest, RunRecord, RunStatus, Trigger, catalog
-from relay.logic.reruns import RerunRefusedError, downstream, rerun
+from relay.logic.reruns import RerunRefusedError, downstream, prepare, rerun
 from relay.models import LandedObject, Step, StepKind, StepRef, StepStatus
 
 from tests.fakes import FakeCloud
@@ -172,3 +172,25 @@ def test_a_rerun_asked_again_with_its_key_starts_nothing_new() -> None:
     assert len(cloud.store.runs[RUN].attempts) == 1 and list(cloud.workflow.executions) == [
         first.execution_name
     ]
+
+
+def test_a_claimed_rerun_asked_again_before_it_ran_finishes_marking_its_steps() -> None:
+    """A prepare that stopped after claiming (a Lambda timeout) leaves steps unmarked: asked again with the
+    same key, it marks them; once the rerun's execution has run, asking again changes no step."""
+    cloud = FakeCloud()
+    finished(cloud)
+    real = cloud.store.supersede_step
+    cloud.store.supersede_step = lambda *a, **k: None  # type: ignore[method-assign]  # lost before marking
+    first = prepare(cloud.plane, RUN, "cleanse", by="backfill", now=NOW, key="bf-1")
+    assert statuses(cloud)["cleanse"] is StepStatus.SUCCEEDED
+    cloud.store.supersede_step = real  # type: ignore[method-assign]
+    again = prepare(cloud.plane, RUN, "cleanse", by="backfill", now=NOW, key="bf-1")
+    assert again.attempt == first.attempt
+    assert statuses(cloud)["cleanse"] is StepStatus.SUPERSEDED
+    # The rerun ran (its execution is the run's latest) and its steps succeeded: asked again, they stay so
+    execution = f"arn:aws:states:us-east-1:123456789012:execution:stack_customers:{first.attempt.execution}"
+    cloud.store.runs[RUN] = cloud.store.runs[RUN].model_copy(update={"execution_arn": execution})
+    for ref, step in cloud.store.steps.items():
+        cloud.store.steps[ref] = step.model_copy(update={"status": StepStatus.SUCCEEDED})
+    prepare(cloud.plane, RUN, "cleanse", by="backfill", now=NOW, key="bf-1")
+    assert set(statuses(cloud).values()) == {StepStatus.SUCCEEDED}
