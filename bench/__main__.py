@@ -6,6 +6,8 @@ Sections (all by default; `--only S` runs the sections named and keeps the other
 - local cloud (`bench.localcloud`): `make run`'s wall time by phase and the callback hand-off latency;
 - scale (`bench.scale`): bursts of 50 and 200 arrivals, and 300 across three pipelines, through the whole
   path;
+- catalog (`bench.catalog`): the customers run with its catalog step against crawling its cleansed table
+  (cost per run at AWS prices, and the time from job 2's end to a queryable partition);
 - operate (`bench.operate`): a backfill of 100 runs (wall time, reruns at once, crawls, memory, rows
   accounted), and `runs list` over 100,000 runs (index entries read per call);
 - data plane (`bench.dataplane`): the Glue jobs against hand-written DuckDB SQL and a pyarrow copy, at
@@ -25,19 +27,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import dataplane, localcloud, operate, orchestration, scale
+from bench import catalog, dataplane, localcloud, operate, orchestration, scale
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 REPORT = ROOT / "BENCHMARKS.md"
 CHART = ROOT / "benchmarks-transitions.png"
-SECTIONS = ("dataplane", "localcloud", "operate", "orchestration", "scale")
+SECTIONS = ("catalog", "dataplane", "localcloud", "operate", "orchestration", "scale")
 KEYS = {
     "dataplane": "data_plane",
     "localcloud": "local_cloud",
     "orchestration": "orchestration",
     "scale": "scale",
     "operate": "operate",
+    "catalog": "catalog",
 }
 VERSIONS = ("duckdb", "sqlframe", "sqlglot", "pyarrow", "moto", "aws-lambda-powertools")
 
@@ -54,6 +57,7 @@ def render(result: dict[str, Any]) -> str:
         ("local_cloud", "local cloud", localcloud.render),
         ("scale", "scale", scale.render),
         ("operate", "operate", operate.render),
+        ("catalog", "catalog", catalog.render),
         ("data_plane", "data plane", dataplane.render),
     ):
         if key in result:
@@ -120,6 +124,7 @@ def main() -> int:
         "localcloud": lambda: localcloud.run(args.run_rows, args.repeat, args.handoff_runs),
         "scale": scale.run,
         "operate": operate.run,
+        "catalog": lambda: catalog.run(args.repeat),
         "dataplane": lambda: dataplane.run_sizes(sizes, args.repeat),
     }
     for section, measured in measures.items():

@@ -2,9 +2,9 @@
 
 Backfill: 100 exports land under the customers prefix, one run each (on_arrival's batch size set to 1, as
 UpdateEventSourceMapping would), ten at a time (a job's default concurrency), each followed to its end.
-Then `gluerelay backfill`'s own code reruns all 100 from `cleanse`, at most 10 at once, through the backfill
+Then `gluerelay backfill`'s own code reruns all 100 from `crawl_raw`, at most 10 at once, through the backfill
 state machine: wall time from the start to the backfill's end, reruns succeeded, the most reruns running at
-one moment (from the executions' own start and stop times), crawls of the cleansed table per 100 reruns (the
+one moment (from the executions' own start and stop times), crawls of the raw table per 100 reruns (the
 crawler leases coalesce them), peak memory of the whole local cloud, and every landed row accounted once (0
 lost, 0 duplicated) after the cleansed partitions were replaced.
 
@@ -52,7 +52,7 @@ def backfill() -> dict[str, Any]:
             ended = [cloud.wait_for_execution(cloud.execution_arn(r), timeout=1800) for r in taken]
             assert {e["status"] for e in ended} == {"SUCCEEDED"}, [e.get("cause") for e in ended]
             runs += taken
-        crawler = cloud.template.physical_name("CleansedCustomersCrawler")
+        crawler = cloud.template.physical_name("RawCustomersCrawler")
         crawls_before = len([c for c in cloud.glue.crawls if c.crawler == crawler])
         memory = TreeMemory().__enter__()  # the backfill's peak, not the 100 first runs'
         began = time.monotonic()
@@ -60,7 +60,7 @@ def backfill() -> dict[str, Any]:
         plan = backfills.plan(
             target,
             "customers",
-            from_step="cleanse",
+            from_step="crawl_raw",
             run_ids=runs,
             ingest_dates=(None, None),
             since=None,
@@ -181,9 +181,9 @@ def render(result: dict[str, Any]) -> list[str]:
     lines = [
         "## Operate: a backfill of 100 runs, and runs list over 100,000 runs",
         "",
-        f"{b['runs']} customers runs (one {ROWS_PER_FILE}-row export each) rerun from `cleanse` by one "
+        f"{b['runs']} customers runs (one {ROWS_PER_FILE}-row export each) rerun from `crawl_raw` by one "
         f"`gluerelay backfill`, at most {b['max_concurrent']} at once, in a fresh local cloud. Wall time "
-        "runs from the backfill's start to its end; crawls are the cleansed table's during it (one asked per "
+        "runs from the backfill's start to its end; crawls are the raw table's during it (one asked per "
         "rerun, coalesced by the crawler lease); rows are accounted from the Parquet the reruns replaced.",
         "",
         "| runs | succeeded | failed | wall s | most at once | crawls per 100 reruns | peak memory MiB | "

@@ -713,16 +713,26 @@ def _run_cost(detail: RunDetail, job_runs: list[dict[str, Any]], prices: _CrawlP
     crawls: dict[str, float] = {}
     estimated = False
     for step in detail.steps:
-        if step.kind == "crawler" and step.facts.get("completed_on"):
+        # A crawler step's crawl, or the crawl a drifted catalog step fell back to (its facts name it).
+        if (
+            step.kind in {"crawler", "catalog"}
+            and step.facts.get("crawler")
+            and step.facts.get("completed_on")
+        ):
             priced = prices.of(step)
             if priced is not None:
                 crawl_id, hours, guessed = priced
                 crawls[crawl_id] = hours
                 estimated = estimated or guessed
     crawl_hours = sum(crawls.values())
-    # start_step once per step attempt (the history's Lambda tasks), on_glue_event once per finished step,
-    # on_arrival once for a landing (its batch's one invocation).
-    finished = sum(1 for s in detail.steps if s.status in {"SUCCEEDED", "FAILED", "CLOSED"})
+    # start_step once per step attempt (the history's Lambda tasks), on_glue_event once per finished step
+    # that Glue reported (a catalog step that crawled nothing completes within start_step), on_arrival once
+    # for a landing (its batch's one invocation).
+    finished = sum(
+        1
+        for s in detail.steps
+        if s.status in {"SUCCEEDED", "FAILED", "CLOSED"} and (s.kind != "catalog" or s.facts.get("crawler"))
+    )
     invocations = detail.lambda_tasks + finished + (1 if detail.run.trigger == "s3" else 0)
     return RunCost(
         run_id=run_id,
@@ -765,9 +775,10 @@ class _CrawlPrices:
     def of(self, step: StepReport) -> tuple[str, float, bool] | None:
         """(crawl id, billed DPU-hours, whether they are estimated), or None when Glue lists no such crawl."""
         crawl_id = step.facts.get("crawl_id")
-        key = (step.resource, str(crawl_id or step.facts["completed_on"]))
+        crawler = str(step.facts.get("crawler") or step.resource)
+        key = (crawler, str(crawl_id or step.facts["completed_on"]))
         if key not in self._seen:
-            self._seen[key] = self._find(step.resource, crawl_id, str(step.facts["completed_on"]))
+            self._seen[key] = self._find(crawler, crawl_id, str(step.facts["completed_on"]))
         crawl = self._seen[key]
         if crawl is None:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from datetime import datetime
@@ -78,6 +79,10 @@ class FakeStore:
 
     def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None:
         self._at_attempt(ref, attempt).status = StepStatus.START_FAILED
+
+    def record_fallback(self, ref: StepRef, attempt: int, crawler: str, drift: dict[str, Any]) -> None:
+        step = self._at_attempt(ref, attempt)
+        step.crawler, step.drift = crawler, drift
 
     def _at_attempt(self, ref: StepRef, attempt: int) -> Step:
         step = self.steps[ref]
@@ -182,6 +187,9 @@ class FakeGlue:
         self.refuse_job_runs = False
         self.stopped: list[str] = []
         self.max_retries: dict[str, int] = {}
+        self.tables: dict[tuple[str, str], dict[str, Any]] = {}
+        self.partitions: dict[tuple[str, str], dict[tuple[str, ...], dict[str, Any]]] = {}
+        self.partition_updates = 0
         self._ids = itertools.count(1)
 
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
@@ -250,6 +258,45 @@ class FakeGlue:
 
     def recent_crawls(self, crawler: str) -> list[Crawl]:
         return list(self.crawls.get(crawler, []))
+
+    # --- the Data Catalog, as Glue answers: tables by (database, name), partitions by their values ---
+
+    def get_table(self, database: str, table: str) -> dict[str, Any] | None:
+        found = self.tables.get((database, table))
+        return copy.deepcopy(found) if found is not None else None
+
+    def create_table(self, database: str, table_input: dict[str, Any]) -> bool:
+        if (database, table_input["Name"]) in self.tables:
+            return False
+        self.tables[(database, table_input["Name"])] = copy.deepcopy(table_input)
+        return True
+
+    def batch_create_partition(
+        self, database: str, table: str, partitions: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        held = self.partitions.setdefault((database, table), {})
+        errors = []
+        for partition in partitions:
+            values = tuple(partition["Values"])
+            if values in held:
+                errors.append(
+                    {
+                        "PartitionValues": list(values),
+                        "ErrorDetail": {"ErrorCode": "AlreadyExistsException", "ErrorMessage": "exists"},
+                    }
+                )
+            else:
+                held[values] = copy.deepcopy(partition)
+        return errors
+
+    def batch_update_partition(
+        self, database: str, table: str, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        held = self.partitions.setdefault((database, table), {})
+        for entry in entries:
+            held[tuple(entry["PartitionValueList"])] = copy.deepcopy(entry["PartitionInput"])
+            self.partition_updates += 1
+        return []
 
 
 class FakeWorkflow:

@@ -21,6 +21,7 @@ SUBSTITUTIONS = {
     "CloseRunFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:close-run",
     "GluePrefix": "stack_",
     "DataBucket": "data-bucket",
+    "CatalogDatabase": "stack_catalog",
     "StepTimeoutSeconds": "7200",
     "PrepareRerunFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:prepare-rerun",
     "StateMachineArnPrefix": "arn:aws:states:us-east-1:123456789012:stateMachine:stack_",

@@ -200,6 +200,12 @@ def manifest_key(run_id: str) -> str:
     return f"{MANIFEST_PREFIX}/{run_id}.json"
 
 
+# A job's summary may report the columns it wrote, as [{"name": ..., "type": <Hive type>}, ...]: a catalog
+# step with `columns_from: <job step>` creates and checks its table from them. (The Glue scripts are
+# self-contained and write this key literally; a test holds them to it.)
+SUMMARY_COLUMNS = "columns"
+
+
 def summary_key(run_id: str, step: str) -> str:
     """Where a job step's script writes its summary (row counts), which completes the step's facts."""
     return f"{SUMMARY_PREFIX}/{run_id}/{step}.json"

@@ -31,3 +31,12 @@ class ExecutionAlreadyExistsError(RelayError):
 
 class NotFoundError(RelayError):
     """The named Glue job run, crawler or object does not exist."""
+
+
+class CatalogError(RelayError):
+    """The Data Catalog refused a catalog step's table or partition: Glue's error code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from relay.contract import (
     PIPELINE_NAME_PATTERN,
@@ -27,6 +27,11 @@ __all__ = ["LandedObject"]  # defined by the contract; most of the functions imp
 class StepKind(StrEnum):
     JOB = "job"
     CRAWLER = "crawler"
+    CATALOG = "catalog"  # registers the run's partitions in the Data Catalog itself: no crawl
+
+
+TableFormat = Literal["parquet", "csv", "json"]
+OnDrift = Literal["fail", "crawl"]
 
 
 class StepStatus(StrEnum):
@@ -53,6 +58,13 @@ class StepRequest(BaseModel):
     execution_arn: str = Field(min_length=1, description="the execution the step belongs to")
     timeout_seconds: int | None = Field(default=None, ge=1, description="the state's TimeoutSeconds")
     arguments: dict[str, ParamValue] = Field(default_factory=dict, description="job arguments of this run")
+    catalog: CatalogRequest | None = Field(default=None, description="what a catalog step registers")
+
+    @model_validator(mode="after")
+    def _catalog_step(self) -> StepRequest:
+        if (self.kind == StepKind.CATALOG) != (self.catalog is not None):
+            raise ValueError("a catalog step, and only a catalog step, carries `catalog`")
+        return self
 
     @field_validator("arguments")
     @classmethod
@@ -76,6 +88,52 @@ class StepRequest(BaseModel):
     @property
     def ref(self) -> StepRef:
         return StepRef(run_id=self.run_id, step=self.step)
+
+
+class TableColumn(BaseModel):
+    """A Data Catalog column: its name and its Hive type (string, bigint, decimal(10,2), array<string>...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=255)
+    type: str = Field(min_length=1, max_length=131_072)
+
+
+class PartitionValue(BaseModel):
+    """One partition key of the run's partition and its value for this run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    value: str = Field(min_length=1, max_length=1024)
+
+
+class CatalogRequest(BaseModel):
+    """What a catalog step registers: the run's partition of a table the step creates when absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: str = Field(min_length=1, max_length=255)
+    location: str = Field(pattern=r"^s3://[^/]+/.+/$", description="the table's root, s3://bucket/prefix/")
+    format: TableFormat
+    partitions: list[PartitionValue] = Field(description="the run's partition: keys in order, values")
+    columns: list[TableColumn] = Field(default_factory=list, description="the declared schema")
+    columns_from: str | None = Field(
+        default=None, pattern=STEP_ID_PATTERN, description="the job step whose summary reports the columns"
+    )
+    on_drift: OnDrift = "fail"
+    crawler: str | None = Field(default=None, description="the crawler `on_drift: crawl` falls back to")
+
+    @model_validator(mode="after")
+    def _a_schema(self) -> CatalogRequest:
+        if bool(self.columns) == (self.columns_from is not None):
+            raise ValueError("a catalog step has exactly one of columns and columns_from")
+        if self.on_drift == "crawl" and not self.crawler:
+            raise ValueError("on_drift crawl needs the crawler to fall back to")
+        return self
+
+    def partition_location(self) -> str:
+        return self.location + "".join(f"{p.name}={p.value}/" for p in self.partitions)
 
 
 class StepRef(BaseModel):
@@ -114,10 +172,18 @@ class Step(BaseModel):
     closed_at: datetime | None = None
     repaired_by: str | None = None
     decided_at: datetime | None = None  # when the outcome was decided (OPEN -> COMPLETING)
+    # A catalog step that found the table drifted and fell back to a crawl: the crawler, and the drift.
+    crawler: str | None = None
+    drift: dict[str, Any] | None = None
 
     @property
     def ref(self) -> StepRef:
         return StepRef(run_id=self.run_id, step=self.step)
+
+    @property
+    def waits_for_crawler(self) -> str | None:
+        """The crawler whose crawl completes this step (a crawler step's, a catalog step's fallback)."""
+        return self.resource if self.kind == StepKind.CRAWLER else self.crawler
 
 
 class Outcome(BaseModel):
@@ -224,4 +290,5 @@ class Claim(BaseModel):
     claimed_at: datetime
 
 
+StepRequest.model_rebuild()
 Step.model_rebuild()

@@ -33,6 +33,9 @@ class StepStore(Protocol):
 
     def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None: ...
 
+    def record_fallback(self, ref: StepRef, attempt: int, crawler: str, drift: dict[str, Any]) -> None:
+        """A catalog step found its table drifted and waits for this crawler's crawl instead."""
+
     def begin_completion(
         self, step: Step, outcome: Outcome, now: datetime, repaired_by: str | None = None
     ) -> Step:
@@ -113,6 +116,22 @@ class Glue(Protocol):
     def get_crawler(self, crawler: str) -> CrawlerStatus: ...
 
     def recent_crawls(self, crawler: str) -> list[Crawl]: ...
+
+    def get_table(self, database: str, table: str) -> dict[str, Any] | None:
+        """GetTable's `Table`, or None when the table does not exist."""
+
+    def create_table(self, database: str, table_input: dict[str, Any]) -> bool:
+        """CreateTable; False when the table exists already (created meanwhile)."""
+
+    def batch_create_partition(
+        self, database: str, table: str, partitions: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """BatchCreatePartition; its `Errors` (one per partition Glue did not create)."""
+
+    def batch_update_partition(
+        self, database: str, table: str, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """BatchUpdatePartition; its `Errors`."""
 
 
 class Workflow(Protocol):

@@ -290,6 +290,12 @@ def write_text(uri: str, text: str) -> None:
     Path(uri).write_text(text, encoding="utf-8")
 
 
+def catalog_columns(frame: DataFrame) -> list[dict[str, str]]:
+    """The columns written, by Spark's simple type names (Hive's, but for names such as timestamp_ntz,
+    which gluerelay's catalog step reads as the catalog's timestamp)."""
+    return [{"name": f.name, "type": f.dataType.simpleString().replace(" ", "")} for f in frame.schema]
+
+
 def summarise(by_reason: dict[str | None, int], kept: dict[bool, int]) -> dict[str, object]:
     """The summary's figures from the rows counted by quarantine reason (None: valid) and the valid rows
     counted by whether the dedup kept them; refuses counts where the dedup did not account for every
@@ -334,7 +340,8 @@ def run(spark: SparkSession, args: dict[str, str]) -> dict[str, object]:
     figures = summarise(by_reason, kept)  # reconciled across the two materialisations
     cleansed_output = partition(args["cleansed_path"], ingest_date, run_id)
     quarantine_output = partition(args["quarantine_path"], ingest_date, run_id)
-    cleansed_rows(deduplicated).write.mode("overwrite").parquet(cleansed_output)
+    cleansed = cleansed_rows(deduplicated)
+    cleansed.write.mode("overwrite").parquet(cleansed_output)
     quarantined_rows(validated).write.mode("overwrite").parquet(quarantine_output)
     summary: dict[str, object] = {
         "job": JOB,
@@ -343,6 +350,8 @@ def run(spark: SparkSession, args: dict[str, str]) -> dict[str, object]:
         "input": source,
         **figures,
         "outputs": {"cleansed": cleansed_output, "quarantine": quarantine_output},
+        # What a catalog step (columns_from) creates and checks the cleansed table with.
+        "columns": catalog_columns(cleansed),
         "started_at": started.isoformat(),
         "completed_at": datetime.now(UTC).isoformat(),
     }

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from moto.glue import exceptions as glue_exceptions
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
+from relay.logic.catalog import TABLE_FORMATS
 
 from gluerelay.glue.jdbc import CONNECTIONS_ENV
 from gluerelay.glue.jobrun import run_job
@@ -506,26 +507,7 @@ def _catalog_client() -> Any:
 
 # ---------------------------------------------------------------------------------------------- inference
 
-_FORMATS = {
-    "csv": {
-        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        "SerdeInfo": {
-            "SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-            "Parameters": {"separatorChar": ",", "quoteChar": '"'},
-        },
-    },
-    "json": {
-        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
-    },
-    "parquet": {
-        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
-    },
-}
+_FORMATS = TABLE_FORMATS  # how Glue's crawlers describe each format (the catalog step's too)
 
 
 def glue_type(arrow: pa.DataType) -> str:  # noqa: PLR0911 - one answer per family of types

@@ -22,7 +22,7 @@ from typing import Any
 from relay.contract import RUN_PK_PREFIX, RUN_SK, RUN_SORT_SEPARATOR, RunStatus, runs_pk
 
 from gluerelay.pipelines.graph import Node, Parallel, Sequence, Task, steps_of, workflow
-from gluerelay.pipelines.model import PARAM_VARIABLE, Pipeline, Step
+from gluerelay.pipelines.model import PARAM_VARIABLE, Catalog, External, Pipeline, Step
 
 # What the template's state machine block must give every pipeline's definition.
 SUBSTITUTIONS = {
@@ -32,6 +32,7 @@ SUBSTITUTIONS = {
     "CloseRunFunctionArn": "close_run's ARN",
     "GluePrefix": "<stack>_, the start of every stack-owned Glue name",
     "DataBucket": "the data bucket's name",
+    "CatalogDatabase": "the stack's Data Catalog database (catalog steps' tables)",
     "StepTimeoutSeconds": "the default step timeout",
 }
 RECORD_STARTED = "Record the run as started"
@@ -44,7 +45,7 @@ FAILED_PATH = "$.failed"
 BRANCHES_KEY = "branches"  # where a Parallel's Catch puts a failed branch's error (beside step ids)
 STEP_FAILED_ERROR = "StepFailed"  # what a branch's Fail state raises; its Cause holds the failed map
 # Glue's failures as start_step, on_glue_event and the sweeper report them (retried by a step's `retry`).
-GLUE_FAILURES = ["GlueJobFailed", "GlueJobTimeout", "GlueCrawlFailed"]
+GLUE_FAILURES = ["GlueJobFailed", "GlueJobTimeout", "GlueCrawlFailed", "GlueCatalogFailed"]
 LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -200,13 +201,12 @@ def _parallel(
 def _step_task(
     step_id: str, step: Step, pipeline: Pipeline, next_state: str | None, on_failure: str
 ) -> dict[str, Any]:
-    name = step.resource_name if step.external else "${GluePrefix}" + step.resource_name
     payload: dict[str, Any] = {
         "pipeline": pipeline.pipeline,
         "run_id.$": "$.run_id",
         "step": step_id,
         "kind": step.kind,
-        "name": name,
+        "name": step.catalog.table if step.catalog is not None else _glue_name(step.resource),
         "token.$": "$$.Task.Token",
         "execution_arn.$": "$$.Execution.Id",
         "timeout_seconds": _timeout(step),
@@ -215,6 +215,8 @@ def _step_task(
         payload["arguments"] = dict(
             _argument(name_, template, pipeline) for name_, template in step.args.items()
         )
+    if step.catalog is not None:
+        payload["catalog"] = _catalog(step.catalog, pipeline)
     retry: list[dict[str, Any]] = [
         {
             "ErrorEquals": [*LAMBDA_TRANSIENT, "ConditionFailedError"],
@@ -243,12 +245,15 @@ def _step_task(
                 "BackoffRate": step.retry.backoff_rate,
             }
         )
-    kind = "job" if step.kind == "job" else "crawler"
     where = f"{step.resource_name} (another stack's)" if step.external else step.resource_name
+    about = (
+        f"Catalog table {where}: start_step registers the run's partition and completes the token."
+        if step.kind == "catalog"
+        else f"Glue {step.kind} {where}: start_step starts it; Glue's own event completes the token."
+    )
     state: dict[str, Any] = {
         "Type": "Task",
-        "Comment": step.description
-        or f"Glue {kind} {where}: start_step starts it; Glue's own event completes the token.",
+        "Comment": step.description or about,
         "Resource": "arn:${Partition}:states:::lambda:invoke.waitForTaskToken",
         "Parameters": {"FunctionName": "${StartStepFunctionArn}", "Payload": payload},
         "TimeoutSeconds": _timeout(step),
@@ -260,6 +265,32 @@ def _step_task(
     }
     state.update({"Next": next_state} if next_state else {"End": True})
     return state
+
+
+def _glue_name(resource: str | External) -> str:
+    """A job's or crawler's Glue name in the definition: an external's as it is, the stack's prefixed."""
+    return resource.external if isinstance(resource, External) else "${GluePrefix}" + resource
+
+
+def _catalog(spec: Catalog, pipeline: Pipeline) -> dict[str, Any]:
+    """A catalog step's CatalogRequest: the stack's database, the table's folder, the run's partition."""
+    request: dict[str, Any] = {
+        "database": "${CatalogDatabase}",
+        "location": "s3://${DataBucket}/" + spec.location,
+        "format": spec.format,
+        "partitions": [
+            dict([("name", key), _argument("value", template, pipeline)])
+            for key, template in spec.partitions.items()
+        ],
+        "on_drift": spec.on_drift,
+    }
+    if spec.columns:
+        request["columns"] = [{"name": name, "type": hive_type} for name, hive_type in spec.columns.items()]
+    else:
+        request["columns_from"] = spec.columns_from
+    if spec.crawler is not None:
+        request["crawler"] = _glue_name(spec.crawler)
+    return request
 
 
 def _timeout(step: Step) -> int | str:

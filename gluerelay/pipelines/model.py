@@ -26,7 +26,9 @@ from relay.contract import (
     argument_problem,
     resolve_params,
 )
+from relay.logic.catalog import type_problem
 from relay.logic.schedules import ScheduleError, parse
+from relay.models import OnDrift, TableFormat
 
 # What a step argument may use, filled per run: {run_id} ... {param.<name>}. `{{` and `}}` are braces.
 MANIFEST_VARIABLE = "manifest_uri"  # a step using it reads the landed objects (a rerun refreshes them)
@@ -68,8 +70,87 @@ class Retry(BaseModel):
     backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0, description="each wait is this times longer")
 
 
+class Catalog(BaseModel):
+    """Register the run's partition of a table in the stack's Data Catalog database, without a crawl. The
+    table is created when absent; a table whose schema differs has drifted (see on_drift)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,254}$", description="the table's name in the stack's database"
+    )
+    location: str = Field(
+        description="the table's folder in the stack's data bucket, e.g. cleansed/customers/"
+    )
+    format: TableFormat = Field(default="parquet", description="parquet, csv (with a header row) or json")
+    partitions: dict[str, str] = Field(
+        min_length=1,
+        description="the run's partition: each key (in the folders' order) and its value, templated as args",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="the schema, column name to Hive type (string, bigint, date, ...)"
+    )
+    columns_from: str | None = Field(
+        default=None, description="instead of columns: the job step (needed first) whose summary reports them"
+    )
+    on_drift: OnDrift = Field(
+        default="fail",
+        description="when the table's schema differs: fail (the run, naming the columns) or crawl (crawler:)",
+    )
+    crawler: str | External | None = Field(
+        default=None, description="the crawler on_drift: crawl falls back to (a stack-owned name or external)"
+    )
+
+    @field_validator("location")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        if value.startswith(("s3://", "/")) or not value.endswith("/") or "//" in value:
+            raise ValueError(
+                "a folder in the stack's data bucket, like cleansed/customers/ (no s3://, ending in /)"
+            )
+        return value
+
+    @field_validator("partitions")
+    @classmethod
+    def _partition_templates(cls, partitions: dict[str, str]) -> dict[str, str]:
+        for name, template in partitions.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,254}", name):
+                raise ValueError(f"partition key {name!r}: lower-case letters, digits and '_'")
+            try:
+                variables(template)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from e
+        return partitions
+
+    @field_validator("columns")
+    @classmethod
+    def _column_types(cls, columns: dict[str, str]) -> dict[str, str]:
+        problems = [f"{name}: {p}" for name, hive_type in columns.items() if (p := type_problem(hive_type))]
+        problems += [
+            f"column {n!r}: lower-case letters, digits and '_'"
+            for n in columns
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,254}", n)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return columns
+
+    @model_validator(mode="after")
+    def _schema_and_drift(self) -> Catalog:
+        if bool(self.columns) == (self.columns_from is not None):
+            raise ValueError(
+                "a catalog step has exactly one of columns: (declared) or columns_from: (a job step)"
+            )
+        if self.on_drift == "crawl" and self.crawler is None:
+            raise ValueError("on_drift: crawl needs crawler: (the crawler that catalogs a drifted table)")
+        if set(self.partitions) & set(self.columns):
+            raise ValueError("a partition key is not also a column")
+        return self
+
+
 class Step(BaseModel):
-    """One step: a Glue job run or a crawl, started when every step it needs has succeeded."""
+    """One step: a Glue job run, a crawl, or a catalog registration, started when every step it needs has
+    succeeded."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +159,9 @@ class Step(BaseModel):
     )
     crawler: str | External | None = Field(
         default=None, description="a stack-owned crawler's name, or {external: name}"
+    )
+    catalog: Catalog | None = Field(
+        default=None, description="register the run's partition of a table, no crawl (steps.<id>.catalog)"
     )
     needs: list[str] = Field(default_factory=list, description="steps that must succeed first")
     args: dict[str, str] = Field(
@@ -97,10 +181,10 @@ class Step(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        if (self.job is None) == (self.crawler is None):
-            raise ValueError("a step has exactly one of job: or crawler:")
-        if self.crawler is not None and self.args:
-            raise ValueError("args: only a job step takes arguments (a crawl has none)")
+        if sum(kind is not None for kind in (self.job, self.crawler, self.catalog)) != 1:
+            raise ValueError("a step has exactly one of job:, crawler: or catalog:")
+        if self.job is None and self.args:
+            raise ValueError(f"args: only a job step takes arguments (a {self.kind} step has none)")
         return self
 
     @field_validator("job", "crawler")
@@ -127,14 +211,34 @@ class Step(BaseModel):
         return args
 
     @property
-    def kind(self) -> Literal["job", "crawler"]:
-        return "job" if self.job is not None else "crawler"
+    def kind(self) -> Literal["job", "crawler", "catalog"]:
+        if self.job is not None:
+            return "job"
+        return "crawler" if self.crawler is not None else "catalog"
 
     @property
     def resource(self) -> str | External:
+        """The job, the crawler, or the catalog step's table (in the stack's database)."""
         found = self.job if self.job is not None else self.crawler
-        assert found is not None  # _one_kind
+        if found is None:
+            assert self.catalog is not None  # _one_kind
+            return self.catalog.table
         return found
+
+    def glue_resources(self) -> list[tuple[str, Literal["job", "crawler"], str | External]]:
+        """The Glue jobs and crawlers the step uses: (field, kind, stack-owned name or external)."""
+        if self.job is not None:
+            return [("job", "job", self.job)]
+        if self.crawler is not None:
+            return [("crawler", "crawler", self.crawler)]
+        assert self.catalog is not None  # _one_kind
+        return [("catalog.crawler", "crawler", self.catalog.crawler)] if self.catalog.crawler else []
+
+    def templates(self) -> dict[str, str]:
+        """What the step fills per run, by field: its job arguments, a catalog step's partition values."""
+        if self.catalog is not None:
+            return {f"catalog.partitions.{k}": v for k, v in self.catalog.partitions.items()}
+        return {f"args.{k}": v for k, v in self.args.items()}
 
     @property
     def external(self) -> bool:
@@ -211,14 +315,14 @@ class Pipeline(BaseModel):
                     found.append(
                         (f"steps.{step_id}.needs", f"unknown step {needed!r}{_suggest(needed, self.steps)}")
                     )
-            for name, template in step.args.items():
+            for name, template in step.templates().items():
                 for variable in variables(template):
                     if variable.startswith(PARAM_VARIABLE):
                         param = variable.removeprefix(PARAM_VARIABLE)
                         if param not in self.params:
                             found.append(
                                 (
-                                    f"steps.{step_id}.args.{name}",
+                                    f"steps.{step_id}.{name}",
                                     f"unknown parameter {{{variable}}}{_suggest(param, self.params)}",
                                 )
                             )
@@ -226,10 +330,11 @@ class Pipeline(BaseModel):
                         known = ", ".join(f"{{{v}}}" for v in RUN_VARIABLES)
                         found.append(
                             (
-                                f"steps.{step_id}.args.{name}",
+                                f"steps.{step_id}.{name}",
                                 f"unknown variable {{{variable}}} (known: {known}, {{param.<name>}})",
                             )
                         )
+            found += self._catalog_problems(step_id, step)
         cycle = find_cycle({s: [n for n in step.needs if n in self.steps] for s, step in self.steps.items()})
         if cycle:
             found.append(("steps", "needs form a cycle: " + " -> ".join([*cycle, cycle[0]])))
@@ -239,6 +344,34 @@ class Pipeline(BaseModel):
             except ValueError as e:
                 found.append((f"triggers.schedules[{index}].params", str(e)))
         return found
+
+    def _catalog_problems(self, step_id: str, step: Step) -> list[tuple[str, str]]:
+        spec = step.catalog
+        if spec is None or spec.columns_from is None:
+            return []
+        where = f"steps.{step_id}.catalog.columns_from"
+        source = self.steps.get(spec.columns_from)
+        if source is None:
+            return [(where, f"unknown step {spec.columns_from!r}{_suggest(spec.columns_from, self.steps)}")]
+        if source.kind != "job":
+            return [
+                (where, f"{spec.columns_from} is a {source.kind} step: only a job's summary reports columns")
+            ]
+        if spec.columns_from not in self.upstream(step_id):
+            return [(where, f"{spec.columns_from} must run first: add it (or a step after it) to needs")]
+        return []
+
+    def upstream(self, step_id: str) -> set[str]:
+        """Every step that must succeed before this one (its needs, theirs, ...)."""
+        seen: set[str] = set()
+        todo = list(self.steps[step_id].needs)
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in self.steps:
+                continue
+            seen.add(current)
+            todo += self.steps[current].needs
+        return seen
 
     def catalog_entry(self) -> CatalogPipeline:
         return CatalogPipeline(
@@ -250,7 +383,7 @@ class Pipeline(BaseModel):
             steps={
                 step_id: CatalogStep(
                     needs=step.needs,
-                    reads_manifest=any(MANIFEST_VARIABLE in variables(t) for t in step.args.values()),
+                    reads_manifest=any(MANIFEST_VARIABLE in variables(t) for t in step.templates().values()),
                 )
                 for step_id, step in self.steps.items()
             },

@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +24,7 @@ from relay.contract import CATALOG_FILE, Catalog
 
 from gluerelay.local.template import load_yaml, parse_yaml
 from gluerelay.pipelines import asl, backfill
-from gluerelay.pipelines.model import Pipeline, PipelineError, load
+from gluerelay.pipelines.model import Pipeline, PipelineError, Step, load
 from gluerelay.pipelines.reference import reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,18 +101,46 @@ class Project:
 
     # ------------------------------------------------------------------ checks
 
-    def owned(self) -> dict[str, set[str]]:
-        """The stack-owned Glue jobs and crawlers by kind, as pipelines name them."""
-        owned: dict[str, set[str]] = {"job": set(), "crawler": set()}
+    def _glue_resources(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """The stack-owned Glue jobs and crawlers: (kind, the name pipelines call it, its properties)."""
         for resource in self.template.get("Resources", {}).values():
             kind = GLUE_KINDS.get(resource.get("Type", ""))
             if kind is None:
                 continue
-            name = resource.get("Properties", {}).get("Name")
+            properties: dict[str, Any] = resource.get("Properties", {})
+            name = properties.get("Name")
             match = STACK_OWNED.match(name.get("Fn::Sub", "")) if isinstance(name, dict) else None
             if match:
-                owned[kind].add(match.group(1))
+                yield kind, match.group(1), properties
+
+    def owned(self) -> dict[str, set[str]]:
+        """The stack-owned Glue jobs and crawlers by kind, as pipelines name them."""
+        owned: dict[str, set[str]] = {"job": set(), "crawler": set()}
+        for kind, name, _ in self._glue_resources():
+            owned[kind].add(name)
         return owned
+
+    def _stack_owned(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The properties of the stack-owned Glue job or crawler a pipeline calls `name`."""
+        return next((p for k, n, p in self._glue_resources() if (k, n) == (kind, name)), None)
+
+    def _drift_crawler_problem(self, step: Step) -> str | None:
+        """Why a catalog step's drift crawler cannot catalog a drifted table, or None."""
+        spec = step.catalog
+        if spec is None or spec.on_drift != "crawl" or not isinstance(spec.crawler, str):
+            return None
+        properties = self._stack_owned("crawler", spec.crawler)
+        if properties is None:
+            return None  # refused above as a missing crawler
+        recrawl = properties.get("RecrawlPolicy", {}).get("RecrawlBehavior", "CRAWL_EVERYTHING")
+        update = properties.get("SchemaChangePolicy", {}).get("UpdateBehavior", "UPDATE_IN_DATABASE")
+        if recrawl != "CRAWL_EVERYTHING" or update != "UPDATE_IN_DATABASE":
+            return (
+                f"crawler {spec.crawler!r} has RecrawlBehavior {recrawl} and UpdateBehavior {update}: the "
+                "crawl on_drift falls back to must update the table's schema (CRAWL_EVERYTHING, "
+                "UPDATE_IN_DATABASE)"
+            )
+        return None
 
     def _cross_checks(self, pipelines: dict[str, Pipeline]) -> list[str]:
         problems: list[str] = []
@@ -120,16 +148,20 @@ class Project:
         for name, pipeline in pipelines.items():
             where = self._display(self._files[name])
             for step_id, step in pipeline.steps.items():
-                if step.external or step.resource_name in owned[step.kind]:
-                    continue
-                close = _close(step.resource_name, owned[step.kind])
-                problems.append(
-                    f"{where}: steps.{step_id}.{step.kind}: no {step.kind} {step.resource_name!r} in "
-                    f"{self._display(self.template_path)}{close} (a stack-owned {step.kind} is an "
-                    f"AWS::Glue::{step.kind.capitalize()} named "
-                    f'!Sub "${{AWS::StackName}}_{step.resource_name}"; '
-                    f"another stack's is {{external: <glue name>}})"
-                )
+                for used, kind, glue_resource in step.glue_resources():
+                    if not isinstance(glue_resource, str) or glue_resource in owned[kind]:
+                        continue
+                    close = _close(glue_resource, owned[kind])
+                    problems.append(
+                        f"{where}: steps.{step_id}.{used}: no {kind} {glue_resource!r} in "
+                        f"{self._display(self.template_path)}{close} (a stack-owned {kind} is an "
+                        f"AWS::Glue::{kind.capitalize()} named "
+                        f'!Sub "${{AWS::StackName}}_{glue_resource}"; '
+                        f"another stack's is {{external: <glue name>}})"
+                    )
+                problem = self._drift_crawler_problem(step)
+                if problem:
+                    problems.append(f"{where}: steps.{step_id}.catalog.crawler: {problem}")
             block_problem = self._block_problem(name)
             if block_problem:
                 problems.append(f"{self._display(self.template_path)}: {block_problem}")
@@ -249,6 +281,7 @@ BLOCK_SUBSTITUTIONS = {
     "CloseRunFunctionArn": "!GetAtt CloseRunFunction.Arn",
     "GluePrefix": '!Sub "${AWS::StackName}_"',
     "DataBucket": "!Ref DataBucket",
+    "CatalogDatabase": "!Ref CatalogDatabase",
     "StepTimeoutSeconds": "!Ref StepTimeoutSeconds",
 }
 assert set(BLOCK_SUBSTITUTIONS) == set(asl.SUBSTITUTIONS)

@@ -11,7 +11,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from relay.contract import ParamSpec, S3Trigger, ScheduleTrigger
 
-from gluerelay.pipelines.model import RUN_VARIABLES, External, Pipeline, Retry, Step, Triggers
+from gluerelay.pipelines.model import RUN_VARIABLES, Catalog, External, Pipeline, Retry, Step, Triggers
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("the file", Pipeline),
@@ -21,6 +21,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("params.<name>", ParamSpec),
     ("steps.<id>", Step),
     ("steps.<id>.retry", Retry),
+    ("steps.<id>.catalog", Catalog),
     ("{external: ...}", External),
 ]
 
@@ -32,7 +33,12 @@ def reference_markdown() -> str:
         for name, info in model.model_fields.items():
             lines.append(f"| `{name}` | {_type(info.annotation)} | {_default(info)} | {_meaning(info)} |")
         lines.append("")
-    lines += ["**variables in `args`** (filled per run)", "", "| variable | value |", "|---|---|"]
+    lines += [
+        "**variables in `args` and `catalog.partitions`** (filled per run)",
+        "",
+        "| variable | value |",
+        "|---|---|",
+    ]
     lines += [f"| `{{{name}}}` | {meaning} |" for name, meaning in RUN_VARIABLES.items()]
     lines += ["| `{param.<name>}` | the run's value of a declared parameter |", ""]
     return "\n".join(lines)

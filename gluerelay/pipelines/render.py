@@ -13,11 +13,14 @@ from rich.tree import Tree
 from gluerelay.pipelines.graph import Node, Sequence, Task, waits_beyond_needs, workflow
 from gluerelay.pipelines.model import Pipeline, Step
 
-KIND_COLOUR = {"job": "#1565c0", "crawler": "#6a1b9a"}
+KIND_COLOUR = {"job": "#1565c0", "crawler": "#6a1b9a", "catalog": "#2e7d32"}
+TERMINAL_COLOUR = {"job": "cyan", "crawler": "magenta", "catalog": "green"}
 
 
 def describe(step: Step) -> str:
     where = " (external)" if step.external else ""
+    if step.catalog is not None:
+        return f"catalog {step.catalog.table}" + (f" (drift: {step.catalog.on_drift})")
     return f"{step.kind} {step.resource_name}{where}"
 
 
@@ -54,7 +57,7 @@ def _add(parent: Tree, node: Node, pipeline: Pipeline) -> None:
     if isinstance(node, Task):
         step = pipeline.steps[node.step]
         needs = f"  [dim]needs {', '.join(step.needs)}[/]" if step.needs else ""
-        colour = "cyan" if step.kind == "job" else "magenta"
+        colour = TERMINAL_COLOUR[step.kind]
         about = f"\n[dim]{step.description}[/]" if step.description else ""
         parent.add(f"[bold]{node.step}[/]  [{colour}]{describe(step)}[/]{needs}{about}")
     elif isinstance(node, Sequence):

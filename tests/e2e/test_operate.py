@@ -183,12 +183,14 @@ def test_runs_cost_prices_glue_transitions_and_lambda_per_run_and_in_total(
     one = as_json(gluerelay(cloud, "runs", "cost", runs.succeeded, "--local", "--json"))
     [cost] = one["runs"]
     assert cost["job_runs"] == 2 and cost["job_dpu_hours"] > 0  # 2 workers, 1-minute minimum each
-    # Two crawls of seconds each, billed at the 10-minute minimum (DPUHour from ListCrawls)
-    assert len(cost["crawls"]) == 2 and not cost["crawl_dpu_estimated"]
-    assert cost["crawl_dpu_hours"] == pytest.approx(2 * 600 / 3600, rel=1e-3)
+    # One crawl (the raw table's; the catalog step crawls nothing) of seconds, billed at the 10-minute
+    # minimum (DPUHour from ListCrawls)
+    assert len(cost["crawls"]) == 1 and not cost["crawl_dpu_estimated"]
+    assert cost["crawl_dpu_hours"] == pytest.approx(600 / 3600, rel=1e-3)
     assert cost["state_transitions"] == 7
-    assert cost["lambda_invocations"] == 4 + 4 + 1  # start_step, on_glue_event per step, on_arrival
-    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 7 * 0.025 / 1000 + 9 * 0.2 / 1e6
+    # start_step per step, on_glue_event per job run and crawl (the catalog step needs none), on_arrival
+    assert cost["lambda_invocations"] == 4 + 3 + 1
+    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 7 * 0.025 / 1000 + 8 * 0.2 / 1e6
     assert one["total"]["usd"] == pytest.approx(expected, rel=1e-3)
     everything = as_json(gluerelay(cloud, "runs", "cost", "--since", "1h", "--local", "--json"))
     assert {c["run_id"] for c in everything["runs"]} == {runs.succeeded, runs.failed, runs.running}

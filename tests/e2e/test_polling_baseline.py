@@ -49,7 +49,7 @@ def test_polling_pays_per_poll_and_callbacks_pay_per_step(fast_cloud: LocalCloud
         fast_cloud,
         "callbacks",
         target=target,
-        machine=fast_cloud.state_machine_arn("customers"),
+        machine=orchestration.deploy_callbacks(fast_cloud),
         key=key,
         name="called-back",
         step_seconds=STEP_SECONDS,

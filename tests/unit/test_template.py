@@ -300,3 +300,50 @@ def test_the_run_index_is_the_one_the_contract_and_the_state_machines_write() ->
         started = definition(ROOT / machine["DefinitionUri"])["States"][RECORD_STARTED]
         update = started["Parameters"]["UpdateExpression"]
         assert "runs_pk = :runs" in update and "run_sort = if_not_exists(run_sort, :sort)" in update
+
+
+def test_catalog_steps_may_write_tables_of_the_stacks_database_only() -> None:
+    catalog_actions = {
+        "glue:CreateTable",
+        "glue:UpdateTable",
+        "glue:BatchCreatePartition",
+        "glue:BatchUpdatePartition",
+    }
+    template = load_template()
+    functions = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    granted = [
+        (name, statement)
+        for name, statement in statements(template)
+        if name in functions
+        and statement.get("Effect") == "Allow"
+        and set(actions(statement)) & catalog_actions
+    ]
+    # Of the functions, start_step alone (crawlers write tables through their own roles)
+    assert [name for name, _ in granted] == ["StartStepFunction"]
+    [(_, statement)] = granted
+    assert set(actions(statement)) == {
+        "glue:GetTable",
+        "glue:CreateTable",
+        "glue:BatchCreatePartition",
+        "glue:BatchUpdatePartition",
+    }
+    # Glue authorises a Data Catalog call on the catalog, the database and the table: the stack's only
+    assert [r["Fn::Sub"].rsplit(":", 1)[1] for r in statement["Resource"]] == [
+        "catalog",
+        "database/${CatalogDatabase}",
+        "table/${CatalogDatabase}/*",
+    ]
+
+
+def test_the_functions_that_read_job_summaries_may_read_them_and_nothing_else_of_the_bucket() -> None:
+    template = load_template()
+    readers = {
+        name
+        for name, statement in statements(template)
+        if statement.get("Effect") == "Allow"
+        and "s3:GetObject" in actions(statement)
+        and statement.get("Resource") == {"Fn::Sub": "${DataBucket.Arn}/summaries/*"}
+    }
+    # on_glue_event and the sweeper complete job steps with their summaries; start_step's catalog steps
+    # take their columns from one (columns_from)
+    assert {"OnGlueEventFunction", "SweeperFunction", "StartStepFunction"} <= readers

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from relay.contract import ExecutionInput, Manifest, job_uris, manifest_key, s3_uri, summary_key
 from relay.errors import (
+    CatalogError,
     ConcurrentRunsExceededException,
     CrawlerRunningError,
     ExecutionAlreadyExistsError,
@@ -43,6 +44,16 @@ def _glue_errors(what: str) -> Iterator[None]:
         if code == "CrawlerRunningException":
             raise CrawlerRunningError(f"{what} is already running") from e
         raise
+
+
+@contextmanager
+def _catalog_errors(operation: str) -> Iterator[None]:
+    """The Data Catalog's refusals (after boto3's own retries of throttling) as CatalogError."""
+    try:
+        yield
+    except ClientError as e:
+        error = e.response.get("Error", {})
+        raise CatalogError(_code(e) or "GlueCatalogFailed", f"{operation}: {error.get('Message', e)}") from e
 
 
 class GlueService:
@@ -130,6 +141,45 @@ class GlueService:
             )
             for c in crawls
         ]
+
+    # --- the Data Catalog (catalog steps) ---
+
+    def get_table(self, database: str, table: str) -> dict[str, Any] | None:
+        try:
+            with _catalog_errors(f"GetTable {database}.{table}"):
+                return dict(self._glue.get_table(DatabaseName=database, Name=table)["Table"])
+        except CatalogError as e:
+            if e.code == "EntityNotFoundException" and "database" not in e.message.lower():
+                return None
+            raise
+
+    def create_table(self, database: str, table_input: dict[str, Any]) -> bool:
+        try:
+            with _catalog_errors(f"CreateTable {database}.{table_input['Name']}"):
+                self._glue.create_table(DatabaseName=database, TableInput=table_input)
+        except CatalogError as e:
+            if e.code == "AlreadyExistsException":
+                return False
+            raise
+        return True
+
+    def batch_create_partition(
+        self, database: str, table: str, partitions: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        with _catalog_errors(f"BatchCreatePartition {database}.{table}"):
+            response = self._glue.batch_create_partition(
+                DatabaseName=database, TableName=table, PartitionInputList=partitions
+            )
+        return list(response.get("Errors", []))
+
+    def batch_update_partition(
+        self, database: str, table: str, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        with _catalog_errors(f"BatchUpdatePartition {database}.{table}"):
+            response = self._glue.batch_update_partition(
+                DatabaseName=database, TableName=table, Entries=entries
+            )
+        return list(response.get("Errors", []))
 
 
 class StepFunctionsService:

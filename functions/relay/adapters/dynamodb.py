@@ -94,7 +94,8 @@ class ControlTable:
                     "SET run_id = :run, step = :step, pipeline = :pipeline, execution_arn = :execution, "
                     "kind = :kind, #resource = :resource, #status = :open, #token = :token, "
                     f"opened_at = :now, active_pk = :active{timeout} "
-                    "REMOVE glue_run_id, outcome_json, closed_at, repaired_by, decided_at, #error "
+                    "REMOVE glue_run_id, outcome_json, closed_at, repaired_by, decided_at, #error, "
+                    "crawler, drift_json "
                     "ADD attempt :one"
                 ),
                 # A step that succeeded stays succeeded: a resumed run reuses it instead of running it again.
@@ -228,6 +229,14 @@ class ControlTable:
     def record_glue_run(self, ref: StepRef, attempt: int, glue_run_id: str) -> None:
         self._update_attempt(ref, attempt, "SET glue_run_id = :id", {":id": glue_run_id})
 
+    def record_fallback(self, ref: StepRef, attempt: int, crawler: str, drift: dict[str, Any]) -> None:
+        self._update_attempt(
+            ref,
+            attempt,
+            "SET crawler = :crawler, drift_json = :drift",
+            {":crawler": crawler, ":drift": json.dumps(drift)},
+        )
+
     def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None:
         self._update_attempt(
             ref,
@@ -342,6 +351,8 @@ class ControlTable:
             closed_at=_time(item.get("closed_at")),
             repaired_by=item.get("repaired_by"),
             decided_at=_time(item.get("decided_at")),
+            crawler=item.get("crawler"),
+            drift=json.loads(item["drift_json"]) if item.get("drift_json") else None,
         )
 
     # --- crawler leases ---

@@ -22,6 +22,8 @@ def complete(
 ) -> bool:
     """Decide the step's outcome and send it. False when the step was already decided (a duplicate or
     late event): nothing is sent twice."""
+    if step.drift is not None:  # a catalog step its crawler completes: the drift that made it crawl stays
+        outcome = outcome.model_copy(update={"facts": {**outcome.facts, "drift": step.drift}})
     try:
         decided = store.begin_completion(step, outcome, now, repaired_by)
     except ConditionFailedError:

@@ -150,9 +150,10 @@ def close_step(step: Step, why: str, plane: ControlPlane, now: datetime, *, clos
         plane.glue.stop_job_run(step.resource, running.run_id)
     if decided is not None:
         deliver(decided, plane.steps, plane.workflow, now)
-    if step.kind == StepKind.CRAWLER:
+    crawler = step.waits_for_crawler
+    if crawler is not None:
         try:
-            crawls.release(step.ref, step.resource, plane.leases, plane.glue, now)
+            crawls.release(step.ref, crawler, plane.leases, plane.glue, now)
         except ConditionFailedError:
-            logger.info("lease changed while releasing a closed step", extra={"crawler": step.resource})
+            logger.info("lease changed while releasing a closed step", extra={"crawler": crawler})
     return f"{why}: step closed{stopped}"

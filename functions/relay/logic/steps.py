@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.contract import RunStatus
-from relay.errors import ConditionFailedError, NotFoundError, TaskAlreadyClosedError
-from relay.logic import crawls, jobs
+from relay.errors import CatalogError, ConditionFailedError, NotFoundError, TaskAlreadyClosedError
+from relay.logic import catalog, crawls, jobs
 from relay.logic.completion import complete, deliver, step_output
 from relay.logic.runs import close_step
 from relay.models import (
+    CatalogRequest,
     Crawl,
     CrawlerStateChange,
     JobRun,
@@ -82,8 +83,35 @@ def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict
         )
         _stop_if_run_ended(step.model_copy(update={"glue_run_id": glue_run_id}), plane, now)
         return {**facts, "glue_run_id": glue_run_id}
+    if request.kind == StepKind.CATALOG:
+        assert request.catalog is not None  # StepRequest._catalog_step
+        return {**facts, **_catalog_step(step, request.catalog, plane, now)}
     lease = crawls.request_crawl(step.ref, request.name, plane.leases, plane.glue, now)
     return {**facts, "crawl": "owner" if step.ref in lease.owners else "waiter"}
+
+
+def _catalog_step(step: Step, request: CatalogRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
+    """A catalog step completes here, through the same path as any step (decided, then sent): the catalog
+    answers in milliseconds. Drift fails the step, or (on_drift: crawl) hands it to its crawler's lease,
+    whose crawl's event completes it like a crawler step."""
+    if step.crawler is not None:  # a retried invocation of an attempt that already fell back
+        lease = crawls.request_crawl(step.ref, step.crawler, plane.leases, plane.glue, now)
+        return {"drift": step.drift, "crawl": "owner" if step.ref in lease.owners else "waiter"}
+    try:
+        done = catalog.register(step, request, plane.glue, plane.bucket)
+    except CatalogError as e:
+        complete(step, catalog.refused_outcome(step, e), plane.steps, plane.workflow, now)
+        return {"catalog": f"refused: {e}"}
+    if isinstance(done, catalog.Drift):
+        if request.on_drift == "crawl" and request.crawler:
+            plane.steps.record_fallback(step.ref, step.attempt, request.crawler, done.facts())
+            logger.warning("schema drift: the crawler catalogs this run", extra={"drift": done.describe()})
+            lease = crawls.request_crawl(step.ref, request.crawler, plane.leases, plane.glue, now)
+            return {"drift": done.facts(), "crawl": "owner" if step.ref in lease.owners else "waiter"}
+        complete(step, catalog.drift_outcome(done), plane.steps, plane.workflow, now)
+        return {"drift": done.facts(), "catalog": "failed"}
+    complete(step, done.outcome(), plane.steps, plane.workflow, now)
+    return {"catalog": "registered", "partitions_created": done.partitions_created}
 
 
 def _stop_earlier_attempt(earlier: Step, plane: ControlPlane) -> None:
@@ -272,7 +300,10 @@ def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
         )
     if step.kind == StepKind.JOB:
         return _reconcile_job(step, plane, now)
-    return _reconcile_crawler(step, plane, now)
+    crawler = step.waits_for_crawler
+    # A catalog step that did not fall back to a crawl is answered by start_step itself, within the
+    # invocation: Step Functions sees that invocation fail if it cannot, so there is no event to lose.
+    return _reconcile_crawler(step, crawler, plane, now) if crawler is not None else None
 
 
 def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None:
@@ -287,38 +318,36 @@ def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None
     return None
 
 
-def _reconcile_crawler(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+def _reconcile_crawler(step: Step, crawler: str, plane: ControlPlane, now: datetime) -> str | None:
     # The crawler's state first, then its crawls: a crawl that ends between the two reads is then seen
     # as finished below, not taken for a lost lease that needs another crawl.
-    idle = plane.glue.get_crawler(step.resource).state == "READY"
+    idle = plane.glue.get_crawler(crawler).state == "READY"
     # A finished crawl that started after the step opened (its data was written by then) serves it.
-    for crawl in plane.glue.recent_crawls(step.resource):
+    for crawl in plane.glue.recent_crawls(crawler):
         if crawl.state in {"RUNNING", "CANCELLING"} or crawl.started_on is None:
             continue
         if crawl.started_on >= step.opened_at:
-            outcome = crawls.crawl_outcome(step.resource, crawl)
+            outcome = crawls.crawl_outcome(crawler, crawl)
             if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
                 try:
-                    crawls.release(step.ref, step.resource, plane.leases, plane.glue, now)
+                    crawls.release(step.ref, crawler, plane.leases, plane.glue, now)
                 except ConditionFailedError:
-                    logger.info(
-                        "lease changed while releasing a repaired step", extra={"crawler": step.resource}
-                    )
+                    logger.info("lease changed while releasing a repaired step", extra={"crawler": crawler})
                 return f"crawl {crawl.crawl_id} {crawl.state}, event lost"
             return None
-    return _restart_stale_lease(step, plane, now) if idle else None
+    return _restart_stale_lease(step, crawler, plane, now) if idle else None
 
 
-def _restart_stale_lease(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+def _restart_stale_lease(step: Step, crawler: str, plane: ControlPlane, now: datetime) -> str | None:
     """No crawl served the step yet and the crawler is idle while the lease says otherwise: the event
     that would have moved the lease on was lost. Start the crawl the lease promises."""
-    lease = plane.leases.get_lease(step.resource)
+    lease = plane.leases.get_lease(crawler)
     try:
         if lease.state == LeaseState.AWAITING_FOREIGN:
             crawls.promote_after_foreign(lease, plane.leases, plane.glue, now)
             return "foreign crawl ended without an event; crawl started"
         if step.ref not in lease.owners and step.ref not in lease.waiters:
-            crawls.request_crawl(step.ref, step.resource, plane.leases, plane.glue, now)
+            crawls.request_crawl(step.ref, crawler, plane.leases, plane.glue, now)
             return "step missing from the lease; crawl requested"
         if lease.state == LeaseState.CRAWLING and step.ref in lease.owners:
             crawls.start_crawl(lease, plane.leases, plane.glue)

@@ -22,9 +22,9 @@ def steps_of(pipeline: str) -> dict[str, list[str]]:
 
 def test_downstream_is_the_step_and_everything_that_needs_it_in_an_order_they_can_run_in() -> None:
     customers = steps_of("customers")
-    assert downstream(customers, "extract") == ["extract", "crawl_raw", "cleanse", "crawl_cleansed"]
-    assert downstream(customers, "cleanse") == ["cleanse", "crawl_cleansed"]
-    assert downstream(customers, "crawl_cleansed") == ["crawl_cleansed"]
+    assert downstream(customers, "extract") == ["extract", "crawl_raw", "cleanse", "catalog_cleansed"]
+    assert downstream(customers, "cleanse") == ["cleanse", "catalog_cleansed"]
+    assert downstream(customers, "catalog_cleansed") == ["catalog_cleansed"]
     orders = steps_of("orders")
     assert downstream(orders, "extract_lines") == ["extract_lines", "crawl_raw", "cleanse", "publish"]
     diamond = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []}
@@ -40,7 +40,7 @@ def finished(cloud: FakeCloud, status: RunStatus = RunStatus.SUCCEEDED, manifest
     cloud.store.runs[RUN] = RunRecord(
         run_id=RUN, pipeline="customers", status=status, execution_arn="arn:1", input=given.to_json()
     )
-    for n, step in enumerate(["extract", "crawl_raw", "cleanse", "crawl_cleansed"]):
+    for n, step in enumerate(["extract", "crawl_raw", "cleanse", "catalog_cleansed"]):
         cloud.store.steps[StepRef(run_id=RUN, step=step)] = Step(
             run_id=RUN,
             step=step,
@@ -66,7 +66,7 @@ def test_a_rerun_supersedes_the_step_and_what_follows_and_starts_the_next_execut
     finished(cloud)
     done = rerun(cloud.plane, RUN, "cleanse", by="arn:aws:iam::1:user/ada", now=NOW)
     assert (done.steps, done.attempt, done.execution_name) == (
-        ["cleanse", "crawl_cleansed"],
+        ["cleanse", "catalog_cleansed"],
         1,
         f"{RUN}-rerun-1",
     )
@@ -74,7 +74,7 @@ def test_a_rerun_supersedes_the_step_and_what_follows_and_starts_the_next_execut
         "extract": StepStatus.SUCCEEDED,
         "crawl_raw": StepStatus.SUCCEEDED,
         "cleanse": StepStatus.SUPERSEDED,
-        "crawl_cleansed": StepStatus.SUPERSEDED,
+        "catalog_cleansed": StepStatus.SUPERSEDED,
     }
     pipeline, started = cloud.workflow.executions[f"{RUN}-rerun-1"]
     assert pipeline == "customers" and started.run_id == RUN and started.ingest_date == "2026-12-01"
@@ -87,8 +87,8 @@ def test_a_rerun_supersedes_the_step_and_what_follows_and_starts_the_next_execut
     assert done.replaced == [] and cloud.store.claims == {}  # cleanse does not read the manifest
     # Once the rerun ended, a second one is number 2
     cloud.store.runs[RUN] = cloud.store.runs[RUN].model_copy(update={"status": RunStatus.FAILED})
-    again = rerun(cloud.plane, RUN, "crawl_cleansed", by="me", now=NOW)
-    assert (again.attempt, again.steps) == (2, ["crawl_cleansed"])
+    again = rerun(cloud.plane, RUN, "catalog_cleansed", by="me", now=NOW)
+    assert (again.attempt, again.steps) == (2, ["catalog_cleansed"])
 
 
 def test_a_rerun_from_a_step_that_reads_the_landed_objects_reads_each_at_its_current_version() -> None:
@@ -127,7 +127,7 @@ def test_a_deleted_landed_object_is_refused_naming_it() -> None:
     del cloud.bucket.objects[(LANDED.bucket, LANDED.key)]
     with pytest.raises(RerunRefusedError, match=r"s3://data/landing/customers/a\.csv no longer exists"):
         rerun(cloud.plane, RUN, "extract", by="me", now=NOW)
-    assert rerun(cloud.plane, RUN, "cleanse", by="me", now=NOW).steps == ["cleanse", "crawl_cleansed"]
+    assert rerun(cloud.plane, RUN, "cleanse", by="me", now=NOW).steps == ["cleanse", "catalog_cleansed"]
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def test_a_step_has_its_own_timeout_and_retries_glue_failures_when_asked(tmp_pat
     assert extract["Parameters"]["Payload"]["timeout_seconds"] == 900
     glue_retry = extract["Retry"][-1]
     assert glue_retry == {
-        "ErrorEquals": ["GlueJobFailed", "GlueJobTimeout", "GlueCrawlFailed"],
+        "ErrorEquals": ["GlueJobFailed", "GlueJobTimeout", "GlueCrawlFailed", "GlueCatalogFailed"],
         "IntervalSeconds": 30,
         "MaxAttempts": 2,
         "BackoffRate": 2.0,
@@ -107,3 +107,36 @@ def test_steps_that_need_nothing_in_common_are_branches_that_end_in_a_fail_state
         compile_pipeline(load(tmp_path / "demo.yaml"))
     )
     assert json.loads(json.dumps(parsed))  # valid JSON after substitution
+
+
+def test_a_catalog_step_sends_its_table_folder_run_partition_and_schema(tmp_path: Path) -> None:
+    text = """
+    pipeline: demo
+    steps:
+      extract: {job: extract_customers}
+      register:
+        needs: [extract]
+        catalog:
+          table: raw_demo
+          location: raw/demo/
+          partitions: {ingest_date: "{ingest_date}", run_id: "run-{run_id}"}
+          columns_from: extract
+          on_drift: crawl
+          crawler: raw_customers
+    """
+    register = tasks(compiled(tmp_path, text))["register"]
+    payload = register["Parameters"]["Payload"]
+    assert (payload["kind"], payload["name"]) == ("catalog", "raw_demo")
+    assert payload["catalog"] == {
+        "database": "stack_catalog",
+        "location": "s3://data-bucket/raw/demo/",
+        "format": "parquet",
+        "partitions": [
+            {"name": "ingest_date", "value.$": "$.ingest_date"},
+            {"name": "run_id", "value.$": "States.Format('run-{}', $.run_id)"},
+        ],
+        "on_drift": "crawl",
+        "columns_from": "extract",
+        "crawler": "stack_raw_customers",
+    }
+    assert "arguments" not in payload

@@ -73,7 +73,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         ),
         (
             ("{job: extract_customers,", "{job: extract_customers, crawler: x,"),
-            "steps.extract_lines: a step has exactly one of job: or crawler:",
+            "steps.extract_lines: a step has exactly one of job:, crawler: or catalog:",
         ),
         (
             ("{crawler: raw_customers,", "{crawler: raw_customers, args: {--a: b},"),
@@ -163,3 +163,112 @@ def test_the_repos_pipelines_are_valid_and_their_compiled_files_current() -> Non
     assert set(found.pipelines) >= {"customers", "orders"}
     assert found.stale() == [], "run: gluerelay pipelines compile"
     assert found.unused_definitions() == []
+
+
+CATALOG = """
+pipeline: demo
+steps:
+  extract: {job: extract_customers}
+  crawl: {crawler: raw_customers, needs: [extract]}
+  register:
+    needs: [crawl]
+    catalog:
+      table: raw_demo
+      location: raw/demo/
+      format: csv
+      partitions: {ingest_date: "{ingest_date}", run_id: "run={run_id}"}
+      columns: {id: bigint, amount: "decimal(10, 2)", tags: array<string>}
+      on_drift: crawl
+      crawler: raw_customers
+"""
+
+
+def test_a_catalog_step_loads_with_its_table_partition_and_schema(tmp_path: Path) -> None:
+    step = load(write(tmp_path, "demo", CATALOG)).steps["register"]
+    assert (step.kind, step.resource, step.external) == ("catalog", "raw_demo", False)
+    assert step.glue_resources() == [("catalog.crawler", "crawler", "raw_customers")]
+    assert step.templates() == {
+        "catalog.partitions.ingest_date": "{ingest_date}",
+        "catalog.partitions.run_id": "run={run_id}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("array<string>", "array<strng>"),
+            "steps.register.catalog.columns: tags: 'array<strng>' is not a Glue column type",
+        ),
+        (
+            ('columns: {id: bigint, amount: "decimal(10, 2)", tags: array<string>}', "columns_from: extract"),
+            "",  # valid: extract is a job the step needs (through crawl)
+        ),
+        (
+            ('columns: {id: bigint, amount: "decimal(10, 2)", tags: array<string>}', "columns_from: crawl"),
+            "steps.register.catalog.columns_from: crawl is a crawler step: only a job's summary reports",
+        ),
+        (
+            ('columns: {id: bigint, amount: "decimal(10, 2)", tags: array<string>}', "columns_from: extrac"),
+            "steps.register.catalog.columns_from: unknown step 'extrac' (did you mean 'extract'?)",
+        ),
+        (("      crawler: raw_customers\n", ""), "steps.register.catalog: on_drift: crawl needs crawler:"),
+        (("run={run_id}", "{run}"), "steps.register.catalog.partitions.run_id: unknown variable {run}"),
+        (
+            ("location: raw/demo/", "location: s3://bucket/raw/demo/"),
+            "steps.register.catalog.location: a folder",
+        ),
+        (("format: csv", "format: orc"), "steps.register.catalog.format: Input should be"),
+        (
+            ("    needs: [crawl]\n", "    needs: [crawl]\n    args: {--a: b}\n"),
+            "only a job step takes arguments",
+        ),
+    ],
+)
+def test_a_catalog_step_mistake_is_named_with_its_field(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    old, new = change
+    assert old in CATALOG
+    text = CATALOG.replace(old, new)
+    if not message:
+        assert load(write(tmp_path, "demo", text)).steps["register"].catalog is not None
+        return
+    found = problems(tmp_path, text)
+    assert found.startswith("pipelines/demo.yaml: ") and message in found, found
+
+
+def test_a_catalog_steps_fallback_crawler_must_exist(tmp_path: Path) -> None:
+    found = project_problems(
+        tmp_path, demo=CATALOG.replace("crawler: raw_customers\n", "crawler: raw_customer\n")
+    )
+    assert (
+        "pipelines/demo.yaml: steps.register.catalog.crawler: no crawler 'raw_customer' in template.yaml"
+        in found
+    )
+
+
+def test_a_catalog_step_takes_columns_only_from_a_job_it_waits_for(tmp_path: Path) -> None:
+    text = CATALOG.replace("    needs: [crawl]\n", "").replace(
+        'columns: {id: bigint, amount: "decimal(10, 2)", tags: array<string>}', "columns_from: extract"
+    )
+    assert (
+        "steps.register.catalog.columns_from: extract must run first: add it (or a step after it) to needs"
+    ) in problems(tmp_path, text)
+
+
+def test_a_drift_crawler_that_cannot_update_the_schema_is_refused(tmp_path: Path) -> None:
+    project(tmp_path, demo=CATALOG)
+    template = (tmp_path / "template.yaml").read_text()
+    crawler = template.index('Name: !Sub "${AWS::StackName}_raw_customers"')
+    incremental = template[:crawler] + template[crawler:].replace(
+        "RecrawlBehavior: CRAWL_EVERYTHING", "RecrawlBehavior: CRAWL_NEW_FOLDERS_ONLY", 1
+    )
+    (tmp_path / "template.yaml").write_text(incremental)
+    with pytest.raises(PipelineError) as raised:
+        _ = Project(tmp_path).pipelines
+    assert (
+        "pipelines/demo.yaml: steps.register.catalog.crawler: crawler 'raw_customers' has RecrawlBehavior "
+        "CRAWL_NEW_FOLDERS_ONLY and UpdateBehavior UPDATE_IN_DATABASE: the crawl on_drift falls back to must "
+        "update the table's schema"
+    ) in str(raised.value)

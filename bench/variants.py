@@ -1,0 +1,33 @@
+"""The customers example as it was before catalog steps (its cleansed table crawled), run side by side."""
+
+from __future__ import annotations
+
+from gluerelay.local.cloud import LocalCloud
+from gluerelay.local.template import substitute_definition
+from gluerelay.pipelines.asl import compile_pipeline, to_text
+from gluerelay.pipelines.model import Pipeline, Step
+
+CATALOG_STEP = "catalog_cleansed"
+CRAWL_STEP = "crawl_cleansed"
+
+
+def crawled_variant(pipeline: Pipeline) -> Pipeline:
+    """The pipeline with its catalog step replaced, in place, by a crawl of its drift crawler."""
+    catalog = pipeline.steps[CATALOG_STEP].catalog
+    assert catalog is not None and catalog.crawler is not None
+    steps = {
+        (CRAWL_STEP if step_id == CATALOG_STEP else step_id): (
+            Step(crawler=catalog.crawler, needs=step.needs) if step_id == CATALOG_STEP else step
+        )
+        for step_id, step in pipeline.steps.items()
+    }
+    return pipeline.model_copy(update={"steps": steps})
+
+
+def deployable(cloud: LocalCloud, pipeline: Pipeline) -> str:
+    """A pipeline's definition as the cloud's template would deploy it (its DefinitionSubstitutions)."""
+    logical = "".join(part.capitalize() for part in pipeline.pipeline.split("_")) + "Pipeline"
+    substitutions = cloud.template.resolve(
+        cloud.template.resources[logical]["Properties"]["DefinitionSubstitutions"]
+    )
+    return substitute_definition(to_text(compile_pipeline(pipeline)), substitutions, pipeline.pipeline)
