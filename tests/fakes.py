@@ -49,6 +49,7 @@ class FakeStore:
         self.leases: dict[str, Lease] = {}
         self.claims: dict[LandedObject, tuple[str, datetime]] = {}
         self.runs: dict[str, RunRecord] = {}
+        self.quality_runs: dict[str, tuple[StepRef, int]] = {}
 
     def open_step(self, request: StepRequest, now: datetime) -> Step:
         ref = StepRef(run_id=request.run_id, step=request.step)
@@ -79,6 +80,16 @@ class FakeStore:
 
     def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None:
         self._at_attempt(ref, attempt).status = StepStatus.START_FAILED
+
+    def record_quality_run(
+        self, ref: StepRef, attempt: int, evaluation_run_id: str, rules: list[dict[str, Any]]
+    ) -> None:
+        self.quality_runs[evaluation_run_id] = (ref, attempt)
+        step = self._at_attempt(ref, attempt)
+        step.glue_run_id, step.quality_rules = evaluation_run_id, rules
+
+    def quality_run_step(self, evaluation_run_id: str) -> tuple[StepRef, int] | None:
+        return self.quality_runs.get(evaluation_run_id)
 
     def record_fallback(self, ref: StepRef, attempt: int, crawler: str, drift: dict[str, Any]) -> None:
         step = self._at_attempt(ref, attempt)
@@ -190,6 +201,10 @@ class FakeGlue:
         self.tables: dict[tuple[str, str], dict[str, Any]] = {}
         self.partitions: dict[tuple[str, str], dict[tuple[str, ...], dict[str, Any]]] = {}
         self.partition_updates = 0
+        self.rulesets: dict[str, str] = {}
+        self.quality_runs: dict[str, dict[str, Any]] = {}  # evaluation runs, as Glue records them
+        self.quality_results: dict[str, dict[str, Any]] = {}
+        self._tokens: dict[str, str] = {}
         self._ids = itertools.count(1)
 
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
@@ -288,6 +303,45 @@ class FakeGlue:
             else:
                 held[values] = copy.deepcopy(partition)
         return errors
+
+    def put_ruleset(self, name: str, document: str, database: str, table: str) -> None:
+        self.rulesets[name] = document
+
+    def start_quality_run(
+        self, ruleset: str, *, database: str, table: str, predicate: str, role: str, token: str
+    ) -> str:
+        if token not in self._tokens:
+            run_id = f"dqrun-{next(self._ids)}"
+            self._tokens[token] = run_id
+            self.quality_runs[run_id] = {
+                "RunId": run_id,
+                "Status": "RUNNING",
+                "RulesetNames": [ruleset],
+                "DataSource": {"GlueTable": {"DatabaseName": database, "TableName": table}},
+                "Predicate": predicate,
+                "Role": role,
+            }
+        return self._tokens[token]
+
+    def finish_quality_run(
+        self, run_id: str, results: list[dict[str, Any]], error: str | None = None
+    ) -> None:
+        """Glue's evaluation ends: one result holding these RuleResults, or FAILED with an error."""
+        run = self.quality_runs[run_id]
+        if error:
+            run.update({"Status": "FAILED", "ErrorString": error, "ResultIds": []})
+            return
+        result_id = f"dqresult-{next(self._ids)}"
+        self.quality_results[result_id] = {"ResultId": result_id, "RuleResults": results}
+        run.update(
+            {"Status": "SUCCEEDED", "ResultIds": [result_id], "ExecutionTime": 60, "NumberOfWorkers": 2}
+        )
+
+    def get_quality_run(self, run_id: str) -> dict[str, Any]:
+        return dict(self.quality_runs[run_id])
+
+    def get_quality_result(self, result_id: str) -> dict[str, Any]:
+        return dict(self.quality_results[result_id])
 
     def batch_update_partition(
         self, database: str, table: str, entries: list[dict[str, Any]]

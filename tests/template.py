@@ -22,6 +22,7 @@ SUBSTITUTIONS = {
     "GluePrefix": "stack_",
     "DataBucket": "data-bucket",
     "CatalogDatabase": "stack_catalog",
+    "DataQualityRoleArn": "arn:aws:iam::123456789012:role/stack-data-quality",
     "StepTimeoutSeconds": "7200",
     "PrepareRerunFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:prepare-rerun",
     "StateMachineArnPrefix": "arn:aws:states:us-east-1:123456789012:stateMachine:stack_",

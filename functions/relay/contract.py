@@ -182,6 +182,15 @@ def backfill_id(pipeline: str, from_step: str | None, run_ids: Iterable[str]) ->
     return f"{pipeline}{BACKFILL_MARK}{short_hash([from_step or '', *sorted(run_ids)], 16)}"
 
 
+QUALITY_RUN_PK_PREFIX = "QUALITY_RUN#"
+QUALITY_RUN_SK = "QUALITY_RUN"
+
+
+def quality_run_key(evaluation_run_id: str) -> dict[str, str]:
+    """Which step a Glue Data Quality evaluation run serves (its event names only the run)."""
+    return {"pk": QUALITY_RUN_PK_PREFIX + evaluation_run_id, "sk": QUALITY_RUN_SK}
+
+
 def lease_key(crawler: str) -> dict[str, str]:
     return {"pk": LEASE_PK_PREFIX + crawler, "sk": LEASE_SK}
 

@@ -33,10 +33,18 @@ class NotFoundError(RelayError):
     """The named Glue job run, crawler or object does not exist."""
 
 
-class CatalogError(RelayError):
-    """The Data Catalog refused a catalog step's table or partition: Glue's error code and message."""
+class GlueRefusedError(RelayError):
+    """Glue refused a request: its error code and message, as a failed step's cause carries them."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class CatalogError(GlueRefusedError):
+    """The Data Catalog refused a catalog step's table or partition."""
+
+
+class QualityError(GlueRefusedError):
+    """Glue Data Quality refused a quality step's ruleset or evaluation run."""

@@ -28,10 +28,12 @@ class StepKind(StrEnum):
     JOB = "job"
     CRAWLER = "crawler"
     CATALOG = "catalog"  # registers the run's partitions in the Data Catalog itself: no crawl
+    QUALITY = "quality"  # a gate: a job summary's checks, or a DQDL ruleset Glue Data Quality evaluates
 
 
 TableFormat = Literal["parquet", "csv", "json"]
 OnDrift = Literal["fail", "crawl"]
+Severity = Literal["error", "warn"]  # a quality rule's failure fails the run, or is recorded only
 
 
 class StepStatus(StrEnum):
@@ -59,11 +61,14 @@ class StepRequest(BaseModel):
     timeout_seconds: int | None = Field(default=None, ge=1, description="the state's TimeoutSeconds")
     arguments: dict[str, ParamValue] = Field(default_factory=dict, description="job arguments of this run")
     catalog: CatalogRequest | None = Field(default=None, description="what a catalog step registers")
+    quality: QualityRequest | None = Field(default=None, description="what a quality step judges")
 
     @model_validator(mode="after")
     def _catalog_step(self) -> StepRequest:
         if (self.kind == StepKind.CATALOG) != (self.catalog is not None):
             raise ValueError("a catalog step, and only a catalog step, carries `catalog`")
+        if (self.kind == StepKind.QUALITY) != (self.quality is not None):
+            raise ValueError("a quality step, and only a quality step, carries `quality`")
         return self
 
     @field_validator("arguments")
@@ -136,6 +141,48 @@ class CatalogRequest(BaseModel):
         return self.location + "".join(f"{p.name}={p.value}/" for p in self.partitions)
 
 
+class QualityRule(BaseModel):
+    """One rule of a quality step: a DQDL rule or a summary check, and what its failure does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(min_length=1, max_length=65_536)
+    severity: Severity = "error"
+
+
+class QualityRequest(BaseModel):
+    """What a quality step judges: a job's summary (summary_of), or a table's partition with a DQDL ruleset
+    evaluated by Glue Data Quality (database, ruleset, role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[QualityRule] = Field(min_length=1)
+    summary_of: str | None = Field(default=None, pattern=STEP_ID_PATTERN, description="the job step checked")
+    database: str | None = Field(default=None, min_length=1, max_length=255)
+    partition: list[PartitionValue] = Field(default_factory=list, description="the run's partition evaluated")
+    ruleset: str | None = Field(default=None, min_length=1, max_length=255, description="its Glue name")
+    role: str | None = Field(default=None, description="the role Glue Data Quality evaluates as")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> QualityRequest:
+        table = (self.database, self.ruleset, self.role)
+        if (self.summary_of is None) == (None in table):
+            raise ValueError(
+                "a quality step checks a job's summary (summary_of) or a table (database, ruleset, role)"
+            )
+        return self
+
+    def texts(self) -> list[str]:
+        return [r.rule for r in self.rules]
+
+    def severities(self) -> list[Severity]:
+        return [r.severity for r in self.rules]
+
+    def predicate(self) -> str:
+        """The evaluation's push-down predicate: the run's partition (empty: the whole table)."""
+        return " AND ".join(f"{p.name} = '{p.value.replace(chr(39), chr(39) * 2)}'" for p in self.partition)
+
+
 class StepRef(BaseModel):
     """A step, as named in a crawler lease."""
 
@@ -175,6 +222,8 @@ class Step(BaseModel):
     # A catalog step that found the table drifted and fell back to a crawl: the crawler, and the drift.
     crawler: str | None = None
     drift: dict[str, Any] | None = None
+    # A quality step evaluated by Glue Data Quality: its rules and their severities (glue_run_id: the run)
+    quality_rules: list[dict[str, Any]] | None = None
 
     @property
     def ref(self) -> StepRef:
@@ -292,3 +341,23 @@ class Claim(BaseModel):
 
 StepRequest.model_rebuild()
 Step.model_rebuild()
+
+
+# --- Glue Data Quality's event ("Data Quality Evaluation Results Available", source aws.glue-dataquality) ---
+
+
+class QualityContext(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    run_id: str = Field(alias="runId", min_length=1, description="the ruleset evaluation run")
+    context_type: str | None = Field(default=None, alias="contextType")
+    database_name: str | None = Field(default=None, alias="databaseName")
+    table_name: str | None = Field(default=None, alias="tableName")
+
+
+class QualityResultsAvailable(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    context: QualityContext
+    state: str | None = None
+    ruleset_names: list[str] = Field(default_factory=list, alias="rulesetNames")

@@ -36,6 +36,15 @@ class StepStore(Protocol):
     def record_fallback(self, ref: StepRef, attempt: int, crawler: str, drift: dict[str, Any]) -> None:
         """A catalog step found its table drifted and waits for this crawler's crawl instead."""
 
+    def record_quality_run(
+        self, ref: StepRef, attempt: int, evaluation_run_id: str, rules: list[dict[str, Any]]
+    ) -> None:
+        """A quality step's evaluation run (and the rules it judges by): on the step, and findable by the
+        run's id (quality_run_step)."""
+
+    def quality_run_step(self, evaluation_run_id: str) -> tuple[StepRef, int] | None:
+        """The step and attempt an evaluation run was started for; None when gluerelay did not start it."""
+
     def begin_completion(
         self, step: Step, outcome: Outcome, now: datetime, repaired_by: str | None = None
     ) -> Step:
@@ -132,6 +141,21 @@ class Glue(Protocol):
         self, database: str, table: str, entries: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """BatchUpdatePartition; its `Errors`."""
+
+    def put_ruleset(self, name: str, document: str, database: str, table: str) -> None:
+        """The Data Quality ruleset `name` holds `document` (created, or updated when it differs)."""
+
+    def start_quality_run(
+        self, ruleset: str, *, database: str, table: str, predicate: str, role: str, token: str
+    ) -> str:
+        """StartDataQualityRulesetEvaluationRun over the table's rows `predicate` selects; the run's id. The
+        same token starts one run however often it is asked."""
+
+    def get_quality_run(self, run_id: str) -> dict[str, Any]:
+        """GetDataQualityRulesetEvaluationRun."""
+
+    def get_quality_result(self, result_id: str) -> dict[str, Any]:
+        """GetDataQualityResult."""
 
 
 class Workflow(Protocol):

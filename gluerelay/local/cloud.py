@@ -53,6 +53,7 @@ from gluerelay.local.lambdas import (
     worker_base_env,
 )
 from gluerelay.local.logs import LogDelivery
+from gluerelay.local.quality import LocalDataQuality
 from gluerelay.local.states import ExecutionEvents
 from gluerelay.local.template import Environment, Template, TemplateError, state_machine_definition
 
@@ -227,6 +228,15 @@ class LocalCloud:
         )
         self.glue.install()
         self._undo.append(self.glue.uninstall)
+        self.quality = LocalDataQuality(
+            publish=self.bus.publish,
+            s3=self.client("s3"),
+            glue=self.client("glue"),
+            account=self.env.account,
+            clock=self.clock,
+        )
+        self.quality.install()
+        self._undo.append(self.quality.uninstall)
         self.pollers = Pollers(self.lambdas, self.client, self.clock)
         self._undo.append(self.pollers.stop)
         self.timings["services"] = round(time.perf_counter() - began, 3)

@@ -22,7 +22,7 @@ from typing import Any
 from relay.contract import RUN_PK_PREFIX, RUN_SK, RUN_SORT_SEPARATOR, RunStatus, runs_pk
 
 from gluerelay.pipelines.graph import Node, Parallel, Sequence, Task, steps_of, workflow
-from gluerelay.pipelines.model import PARAM_VARIABLE, Catalog, External, Pipeline, Step
+from gluerelay.pipelines.model import PARAM_VARIABLE, Catalog, External, Pipeline, Quality, Step
 
 # What the template's state machine block must give every pipeline's definition.
 SUBSTITUTIONS = {
@@ -33,6 +33,7 @@ SUBSTITUTIONS = {
     "GluePrefix": "<stack>_, the start of every stack-owned Glue name",
     "DataBucket": "the data bucket's name",
     "CatalogDatabase": "the stack's Data Catalog database (catalog steps' tables)",
+    "DataQualityRoleArn": "the role Glue Data Quality evaluates quality steps' rulesets as",
     "StepTimeoutSeconds": "the default step timeout",
 }
 RECORD_STARTED = "Record the run as started"
@@ -45,7 +46,13 @@ FAILED_PATH = "$.failed"
 BRANCHES_KEY = "branches"  # where a Parallel's Catch puts a failed branch's error (beside step ids)
 STEP_FAILED_ERROR = "StepFailed"  # what a branch's Fail state raises; its Cause holds the failed map
 # Glue's failures as start_step, on_glue_event and the sweeper report them (retried by a step's `retry`).
-GLUE_FAILURES = ["GlueJobFailed", "GlueJobTimeout", "GlueCrawlFailed", "GlueCatalogFailed"]
+GLUE_FAILURES = [
+    "GlueJobFailed",
+    "GlueJobTimeout",
+    "GlueCrawlFailed",
+    "GlueCatalogFailed",
+    "GlueQualityFailed",
+]
 LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -206,7 +213,7 @@ def _step_task(
         "run_id.$": "$.run_id",
         "step": step_id,
         "kind": step.kind,
-        "name": step.catalog.table if step.catalog is not None else _glue_name(step.resource),
+        "name": _glue_name(step.resource) if step.kind in {"job", "crawler"} else step.resource,
         "token.$": "$$.Task.Token",
         "execution_arn.$": "$$.Execution.Id",
         "timeout_seconds": _timeout(step),
@@ -217,6 +224,8 @@ def _step_task(
         )
     if step.catalog is not None:
         payload["catalog"] = _catalog(step.catalog, pipeline)
+    if step.quality is not None:
+        payload["quality"] = _quality(step_id, step.quality, pipeline)
     retry: list[dict[str, Any]] = [
         {
             "ErrorEquals": [*LAMBDA_TRANSIENT, "ConditionFailedError"],
@@ -246,11 +255,13 @@ def _step_task(
             }
         )
     where = f"{step.resource_name} (another stack's)" if step.external else step.resource_name
-    about = (
-        f"Catalog table {where}: start_step registers the run's partition and completes the token."
-        if step.kind == "catalog"
-        else f"Glue {step.kind} {where}: start_step starts it; Glue's own event completes the token."
-    )
+    summary = step.quality is not None and step.quality.summary_of is not None
+    about = {
+        "catalog": f"Catalog table {where}: start_step registers the run's partition, completes the token.",
+        "quality": f"Quality gate on job step {where}'s summary: start_step judges it, completes the token."
+        if summary
+        else f"Quality rules on table {where}: Glue Data Quality evaluates them; its event completes it.",
+    }.get(step.kind, f"Glue {step.kind} {where}: start_step starts it; Glue's own event completes the token.")
     state: dict[str, Any] = {
         "Type": "Task",
         "Comment": step.description or about,
@@ -291,6 +302,23 @@ def _catalog(spec: Catalog, pipeline: Pipeline) -> dict[str, Any]:
     if spec.crawler is not None:
         request["crawler"] = _glue_name(spec.crawler)
     return request
+
+
+def _quality(step_id: str, spec: Quality, pipeline: Pipeline) -> dict[str, Any]:
+    """A quality step's QualityRequest: the rules, and a job step's summary or the table's run partition."""
+    rules = [spec_.model_dump() for spec_ in spec.specs()]
+    if spec.summary_of is not None:
+        return {"rules": rules, "summary_of": spec.summary_of}
+    return {
+        "rules": rules,
+        "database": "${CatalogDatabase}",
+        "partition": [
+            dict([("name", key), _argument("value", template, pipeline)])
+            for key, template in spec.partition.items()
+        ],
+        "ruleset": "${GluePrefix}" + f"{pipeline.pipeline}_{step_id}",
+        "role": "${DataQualityRoleArn}",
+    }
 
 
 def _timeout(step: Step) -> int | str:

@@ -27,8 +27,11 @@ from relay.contract import (
     resolve_params,
 )
 from relay.logic.catalog import type_problem
+from relay.logic.quality import parse_check
 from relay.logic.schedules import ScheduleError, parse
-from relay.models import OnDrift, TableFormat
+from relay.models import OnDrift, Severity, TableFormat
+
+from gluerelay.quality.dqdl import parse as parse_rule
 
 # What a step argument may use, filled per run: {run_id} ... {param.<name>}. `{{` and `}}` are braces.
 MANIFEST_VARIABLE = "manifest_uri"  # a step using it reads the landed objects (a rerun refreshes them)
@@ -148,6 +151,64 @@ class Catalog(BaseModel):
         return self
 
 
+class QualityRule(BaseModel):
+    """A rule with its severity: `warn` records a failure without failing the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(min_length=1, description="a DQDL rule, or a summary check")
+    severity: Severity = Field(default="error", description="error fails the run; warn records the failure")
+
+
+class Quality(BaseModel):
+    """A gate: checks on a job's summary (summary_of, answered at once, nothing to pay), or Glue Data Quality
+    DQDL rules evaluated on the run's partition of a table (table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary_of: str | None = Field(
+        default=None, description="the job step (needed first) whose summary the rules check"
+    )
+    table: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_]{0,254}$", description="a table of the stack's database"
+    )
+    partition: dict[str, str] = Field(
+        default_factory=dict, description="with table: the run's partition, templated as args (none: all)"
+    )
+    rules: list[str | QualityRule] = Field(
+        min_length=1,
+        description="summary checks (rows_quarantined <= 0.05 * rows_read) or DQDL rules, each a text or "
+        "{rule:, severity:}",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Quality:
+        if (self.summary_of is None) == (self.table is None):
+            raise ValueError("a quality step has exactly one of summary_of: (a job's summary) or table:")
+        if self.summary_of is not None and self.partition:
+            raise ValueError("partition: goes with table: (a summary has no partitions)")
+        problems = []
+        for spec in self.specs():
+            try:
+                if self.summary_of is not None:
+                    parse_check(spec.rule)
+                else:
+                    parse_rule(spec.rule)
+            except ValueError as e:
+                problems.append(str(e))
+        if problems:
+            raise ValueError("; ".join(problems))
+        for key, template in self.partition.items():
+            try:
+                variables(template)
+            except ValueError as e:
+                raise ValueError(f"partition.{key}: {e}") from e
+        return self
+
+    def specs(self) -> list[QualityRule]:
+        return [r if isinstance(r, QualityRule) else QualityRule(rule=r) for r in self.rules]
+
+
 class Step(BaseModel):
     """One step: a Glue job run, a crawl, or a catalog registration, started when every step it needs has
     succeeded."""
@@ -162,6 +223,9 @@ class Step(BaseModel):
     )
     catalog: Catalog | None = Field(
         default=None, description="register the run's partition of a table, no crawl (steps.<id>.catalog)"
+    )
+    quality: Quality | None = Field(
+        default=None, description="a gate on a job's summary or a table's run partition (steps.<id>.quality)"
     )
     needs: list[str] = Field(default_factory=list, description="steps that must succeed first")
     args: dict[str, str] = Field(
@@ -181,8 +245,8 @@ class Step(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        if sum(kind is not None for kind in (self.job, self.crawler, self.catalog)) != 1:
-            raise ValueError("a step has exactly one of job:, crawler: or catalog:")
+        if sum(kind is not None for kind in (self.job, self.crawler, self.catalog, self.quality)) != 1:
+            raise ValueError("a step has exactly one of job:, crawler:, catalog: or quality:")
         if self.job is None and self.args:
             raise ValueError(f"args: only a job step takes arguments (a {self.kind} step has none)")
         return self
@@ -211,19 +275,24 @@ class Step(BaseModel):
         return args
 
     @property
-    def kind(self) -> Literal["job", "crawler", "catalog"]:
+    def kind(self) -> Literal["job", "crawler", "catalog", "quality"]:
         if self.job is not None:
             return "job"
-        return "crawler" if self.crawler is not None else "catalog"
+        if self.crawler is not None:
+            return "crawler"
+        return "catalog" if self.catalog is not None else "quality"
 
     @property
     def resource(self) -> str | External:
-        """The job, the crawler, or the catalog step's table (in the stack's database)."""
+        """The job, the crawler, the catalog step's table, or what a quality step checks (its table, or the
+        job step whose summary it reads)."""
         found = self.job if self.job is not None else self.crawler
-        if found is None:
-            assert self.catalog is not None  # _one_kind
+        if found is not None:
+            return found
+        if self.catalog is not None:
             return self.catalog.table
-        return found
+        assert self.quality is not None  # _one_kind
+        return self.quality.table or self.quality.summary_of or ""
 
     def glue_resources(self) -> list[tuple[str, Literal["job", "crawler"], str | External]]:
         """The Glue jobs and crawlers the step uses: (field, kind, stack-owned name or external)."""
@@ -231,13 +300,16 @@ class Step(BaseModel):
             return [("job", "job", self.job)]
         if self.crawler is not None:
             return [("crawler", "crawler", self.crawler)]
-        assert self.catalog is not None  # _one_kind
-        return [("catalog.crawler", "crawler", self.catalog.crawler)] if self.catalog.crawler else []
+        if self.catalog is not None and self.catalog.crawler:
+            return [("catalog.crawler", "crawler", self.catalog.crawler)]
+        return []
 
     def templates(self) -> dict[str, str]:
         """What the step fills per run, by field: its job arguments, a catalog step's partition values."""
         if self.catalog is not None:
             return {f"catalog.partitions.{k}": v for k, v in self.catalog.partitions.items()}
+        if self.quality is not None:
+            return {f"quality.partition.{k}": v for k, v in self.quality.partition.items()}
         return {f"args.{k}": v for k, v in self.args.items()}
 
     @property
@@ -346,19 +418,20 @@ class Pipeline(BaseModel):
         return found
 
     def _catalog_problems(self, step_id: str, step: Step) -> list[tuple[str, str]]:
-        spec = step.catalog
-        if spec is None or spec.columns_from is None:
+        """A catalog step's columns_from and a quality step's summary_of: a job step that runs first."""
+        if step.catalog is not None and step.catalog.columns_from is not None:
+            where, named, what = f"steps.{step_id}.catalog.columns_from", step.catalog.columns_from, "columns"
+        elif step.quality is not None and step.quality.summary_of is not None:
+            where, named, what = f"steps.{step_id}.quality.summary_of", step.quality.summary_of, "figures"
+        else:
             return []
-        where = f"steps.{step_id}.catalog.columns_from"
-        source = self.steps.get(spec.columns_from)
+        source = self.steps.get(named)
         if source is None:
-            return [(where, f"unknown step {spec.columns_from!r}{_suggest(spec.columns_from, self.steps)}")]
+            return [(where, f"unknown step {named!r}{_suggest(named, self.steps)}")]
         if source.kind != "job":
-            return [
-                (where, f"{spec.columns_from} is a {source.kind} step: only a job's summary reports columns")
-            ]
-        if spec.columns_from not in self.upstream(step_id):
-            return [(where, f"{spec.columns_from} must run first: add it (or a step after it) to needs")]
+            return [(where, f"{named} is a {source.kind} step: only a job's summary reports {what}")]
+        if named not in self.upstream(step_id):
+            return [(where, f"{named} must run first: add it (or a step after it) to needs")]
         return []
 
     def upstream(self, step_id: str) -> set[str]:

@@ -282,6 +282,7 @@ BLOCK_SUBSTITUTIONS = {
     "GluePrefix": '!Sub "${AWS::StackName}_"',
     "DataBucket": "!Ref DataBucket",
     "CatalogDatabase": "!Ref CatalogDatabase",
+    "DataQualityRoleArn": "!GetAtt DataQualityRole.Arn",
     "StepTimeoutSeconds": "!Ref StepTimeoutSeconds",
 }
 assert set(BLOCK_SUBSTITUTIONS) == set(asl.SUBSTITUTIONS)

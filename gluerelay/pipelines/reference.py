@@ -11,7 +11,17 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from relay.contract import ParamSpec, S3Trigger, ScheduleTrigger
 
-from gluerelay.pipelines.model import RUN_VARIABLES, Catalog, External, Pipeline, Retry, Step, Triggers
+from gluerelay.pipelines.model import (
+    RUN_VARIABLES,
+    Catalog,
+    External,
+    Pipeline,
+    Quality,
+    QualityRule,
+    Retry,
+    Step,
+    Triggers,
+)
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("the file", Pipeline),
@@ -22,6 +32,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("steps.<id>", Step),
     ("steps.<id>.retry", Retry),
     ("steps.<id>.catalog", Catalog),
+    ("steps.<id>.quality", Quality),
+    ("steps.<id>.quality.rules[] (as a mapping)", QualityRule),
     ("{external: ...}", External),
 ]
 
@@ -34,7 +46,7 @@ def reference_markdown() -> str:
             lines.append(f"| `{name}` | {_type(info.annotation)} | {_default(info)} | {_meaning(info)} |")
         lines.append("")
     lines += [
-        "**variables in `args` and `catalog.partitions`** (filled per run)",
+        "**variables in `args`, `catalog.partitions` and `quality.partition`** (filled per run)",
         "",
         "| variable | value |",
         "|---|---|",

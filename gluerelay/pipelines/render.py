@@ -13,14 +13,17 @@ from rich.tree import Tree
 from gluerelay.pipelines.graph import Node, Sequence, Task, waits_beyond_needs, workflow
 from gluerelay.pipelines.model import Pipeline, Step
 
-KIND_COLOUR = {"job": "#1565c0", "crawler": "#6a1b9a", "catalog": "#2e7d32"}
-TERMINAL_COLOUR = {"job": "cyan", "crawler": "magenta", "catalog": "green"}
+KIND_COLOUR = {"job": "#1565c0", "crawler": "#6a1b9a", "catalog": "#2e7d32", "quality": "#ef6c00"}
+TERMINAL_COLOUR = {"job": "cyan", "crawler": "magenta", "catalog": "green", "quality": "yellow"}
 
 
 def describe(step: Step) -> str:
     where = " (external)" if step.external else ""
     if step.catalog is not None:
         return f"catalog {step.catalog.table}" + (f" (drift: {step.catalog.on_drift})")
+    if step.quality is not None:
+        checked = f"{step.quality.summary_of}'s summary" if step.quality.summary_of else step.quality.table
+        return f"quality {checked} ({len(step.quality.rules)} rules)"
     return f"{step.kind} {step.resource_name}{where}"
 
 

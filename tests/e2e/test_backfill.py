@@ -90,7 +90,7 @@ def test_a_backfill_reruns_every_run_at_most_n_at_once_and_a_repeat_starts_nothi
     args = ("backfill", "--pipeline", "customers", "--from-step", "crawl_raw", "--max-concurrent", "4")
     dry = cli_json(cloud, *args, "--runs", ",".join(history), "--dry-run")
     assert sorted(dry["runs"]) == sorted(history)
-    assert dry["steps"] == ["crawl_raw", "cleanse", "catalog_cleansed"]
+    assert dry["steps"] == ["crawl_raw", "cleanse", "check_cleansed", "catalog_cleansed"]
     assert rerun_executions(cloud, history) == []  # a dry run starts nothing
     # The raw crawler's first crawl is held: the 4 reruns running ask for it meanwhile and share the next
     cloud.glue.hold_crawler(crawler)

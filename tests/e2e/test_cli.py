@@ -39,12 +39,18 @@ def test_local_run_prints_the_cloud_and_the_run_as_json() -> None:
     [run] = document["runs"]
     assert (run["run"]["status"], run["run"]["pipeline"]) == ("SUCCEEDED", "customers")
     assert run["rows"]["rows_read"] == 400
-    assert [s["step"] for s in run["steps"]] == ["extract", "crawl_raw", "cleanse", "catalog_cleansed"]
-    assert [s["status"] for s in run["steps"]] == ["SUCCEEDED"] * 4
+    assert [s["step"] for s in run["steps"]] == [
+        "extract",
+        "crawl_raw",
+        "cleanse",
+        "check_cleansed",
+        "catalog_cleansed",
+    ]
+    assert [s["status"] for s in run["steps"]] == ["SUCCEEDED"] * 5
     assert [t["state"] for t in run["transitions"]][-1] == "Run succeeded"
     assert len(run["transitions"]) == run["state_transitions"]
     assert run["local"]["alarms_in_alarm"] == []
-    assert run["local"]["lambda_invocations"]["StartStepFunction"] == 4
+    assert run["local"]["lambda_invocations"]["StartStepFunction"] == 5
 
 
 def test_local_run_refuses_a_jdbc_url_without_the_jdbc_source() -> None:

@@ -30,7 +30,13 @@ def test_landed_files_run_the_customers_pipeline_to_success_with_data_and_catalo
 
     assert report.status == "SUCCEEDED" and report.local.execution_status == "SUCCEEDED", report.cause
     assert report.pipeline == "customers" and report.run_id.startswith("customers-s3-")
-    assert [s.step for s in report.steps] == ["extract", "crawl_raw", "cleanse", "catalog_cleansed"]
+    assert [s.step for s in report.steps] == [
+        "extract",
+        "crawl_raw",
+        "cleanse",
+        "check_cleansed",
+        "catalog_cleansed",
+    ]
     assert all(s.status == "SUCCEEDED" for s in report.steps)
     rows = report.rows
     assert rows["rows_read"] == ROWS
@@ -45,12 +51,12 @@ def test_landed_files_run_the_customers_pipeline_to_success_with_data_and_catalo
     cleansed = tables["cleansed_customers"]
     assert cleansed.partition_keys == ["ingest_date", "run_id"] and cleansed.run_partitions == 1
     assert dict(cleansed.columns)["customer_id"] == "bigint"
-    # Four callback steps: start_step four times, on_glue_event once per Glue job run or crawl (the catalog
-    # step completes within start_step: nothing for Glue to report), no polling.
-    assert report.local.lambda_invocations["StartStepFunction"] == 4
+    # Five callback steps: start_step five times, on_glue_event once per Glue job run or crawl (the gate and
+    # the catalog step complete within start_step: nothing for Glue to report), no polling.
+    assert report.local.lambda_invocations["StartStepFunction"] == 5
     assert report.local.lambda_invocations["OnGlueEventFunction"] == 3
-    # Record the run as started, the four steps, Record the run as succeeded, Run succeeded
-    assert report.state_transitions == 7
+    # Record the run as started, the five steps, Record the run as succeeded, Run succeeded
+    assert report.state_transitions == 8
 
 
 def _run_input(cloud: LocalCloud, report: RunReport) -> str:

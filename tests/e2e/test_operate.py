@@ -146,7 +146,7 @@ def test_runs_show_draws_the_steps_and_names_the_failure(
     cloud: LocalCloud, runs: Runs, tmp_path: Path
 ) -> None:
     detail = as_json(gluerelay(cloud, "runs", "show", runs.succeeded, "--local", "--json"))
-    assert [s["status"] for s in detail["steps"]] == ["SUCCEEDED"] * 4
+    assert [s["status"] for s in detail["steps"]] == ["SUCCEEDED"] * 5
     assert detail["steps"][0]["glue_id"].startswith("jr_")
     assert (
         detail["steps"][1]["glue_id"] and detail["steps"][1]["facts"]["crawl_id"]
@@ -154,7 +154,7 @@ def test_runs_show_draws_the_steps_and_names_the_failure(
     assert detail["rows"]["rows_read"] == 300
     assert sum(detail["quarantined_by_reason"].values()) == detail["rows"]["rows_quarantined"]
     assert {t["name"] for t in detail["tables"]} == {"raw_customers", "cleansed_customers"}
-    assert detail["state_transitions"] == 7
+    assert detail["state_transitions"] == 8
     # Every timestamp in --json has one format: UTC, to the millisecond (Glue's events say Z, the records
     # +00:00, and precisions differ)
     stamps = list(timestamps(detail))
@@ -187,10 +187,11 @@ def test_runs_cost_prices_glue_transitions_and_lambda_per_run_and_in_total(
     # minimum (DPUHour from ListCrawls)
     assert len(cost["crawls"]) == 1 and not cost["crawl_dpu_estimated"]
     assert cost["crawl_dpu_hours"] == pytest.approx(600 / 3600, rel=1e-3)
-    assert cost["state_transitions"] == 7
-    # start_step per step, on_glue_event per job run and crawl (the catalog step needs none), on_arrival
-    assert cost["lambda_invocations"] == 4 + 3 + 1
-    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 7 * 0.025 / 1000 + 8 * 0.2 / 1e6
+    assert cost["state_transitions"] == 8
+    # start_step per step, on_glue_event per job run and crawl (the gate and the catalog step need none),
+    # on_arrival
+    assert cost["lambda_invocations"] == 5 + 3 + 1
+    expected = (cost["job_dpu_hours"] + cost["crawl_dpu_hours"]) * 0.44 + 8 * 0.025 / 1000 + 9 * 0.2 / 1e6
     assert one["total"]["usd"] == pytest.approx(expected, rel=1e-3)
     everything = as_json(gluerelay(cloud, "runs", "cost", "--since", "1h", "--local", "--json"))
     assert {c["run_id"] for c in everything["runs"]} == {runs.succeeded, runs.failed, runs.running}

@@ -436,9 +436,9 @@ def test_duplicate_and_reordered_glue_events_complete_each_step_once_and_late_on
     assert report.status == "SUCCEEDED", report.cause
     assert barrier.unfilled == [], f"these steps' copies never raced: {barrier.unfilled}"
     assert sorted(barrier.groups.values()) == [3, 3], barrier.groups  # both job steps: 3 racing writes
-    assert report.state_transitions == 7  # the same as a run without duplicates: nothing ran twice
+    assert report.state_transitions == 8  # the same as a run without duplicates: nothing ran twice
     # Each step decided once: a copy that also decided would find the token closed and log it.
-    assert [s.status for s in report.steps] == ["SUCCEEDED"] * 4
+    assert [s.status for s in report.steps] == ["SUCCEEDED"] * 5
     assert logged(cloud, handler, logs, "Step Functions no longer waits for this step") == 0
     assert (
         logged(cloud, handler, logs, "step already completed; event ignored") == 2 * 2
@@ -749,12 +749,13 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
     report = build(cloud, resumed["execution_arn"])
 
     assert report.run_id == failed.run_id and report.status == "SUCCEEDED", report.cause
-    assert [s.status for s in report.steps] == ["SUCCEEDED"] * 4
+    assert [s.status for s in report.steps] == ["SUCCEEDED"] * 5
     # The steps that had succeeded ran once; the failed one ran again (its second attempt).
     assert {s.step: s.attempt for s in report.steps} == {
         "extract": 1,
         "crawl_raw": 1,
         "cleanse": 2,
+        "check_cleansed": 1,
         "catalog_cleansed": 1,
     }
     assert report.steps[0].glue_id == failed.steps[0].glue_id
@@ -770,6 +771,7 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
         "extract",
         "crawl_raw",
         "cleanse",
+        "check_cleansed",
         "catalog_cleansed",
         "Record the run as succeeded",
         "Run succeeded",
@@ -782,7 +784,7 @@ def test_a_failed_run_resumes_from_its_failed_step_without_redoing_the_others(
         row(
             "12 resume a failed run",
             figures,
-            "FAILED at cleanse; `gluerelay runs resume` re-ran cleanse and catalog_cleansed only",
+            "FAILED at cleanse; `gluerelay runs resume` re-ran cleanse and the steps after it only",
         )
     )
 
@@ -839,8 +841,13 @@ def test_bad_files_end_their_runs_with_a_clear_error_and_are_never_altered(
             assert f"landed file s3://{bucket}/{key}" in str(report.cause), (name, report.cause)
             assert says in str(report.cause), (name, report.cause)
             assert "DESCRIBE" not in str(report.cause) and "read_csv" not in str(report.cause)
-        else:
-            assert report.status == "SUCCEEDED", (name, report.cause)
+        else:  # a sound file with nothing in it: the gate on the cleanse's counts stops the run
+            assert (report.status, report.failed_step, report.error) == (
+                "FAILED",
+                "check_cleansed",
+                "DataQualityFailed",
+            ), (name, report.cause)
+            assert "rows_written > 0: measured 0 > 0" in str(report.cause), report.cause
             assert report.rows.get("rows_read") == 0
     set_aside_alarm = glue_name(cloud, "LandedFilesSetAsideAlarm")
     assert set_aside_alarm not in report.local.alarms_in_alarm  # a failed run sets nothing aside

@@ -66,7 +66,7 @@ def test_a_rerun_from_cleanse_re_executes_cleanse_and_what_follows_only(cloud: L
     assert (rerun["run_id"], rerun["from_step"], rerun["steps"]) == (
         first.run_id,
         "cleanse",
-        ["cleanse", "catalog_cleansed"],
+        ["cleanse", "check_cleansed", "catalog_cleansed"],
     )
     assert rerun["attempt"] == 1 and rerun["execution_name"] == f"{first.run_id}-rerun-1"
     cloud.wait_for_execution(rerun["execution_arn"], timeout=300)
@@ -76,6 +76,7 @@ def test_a_rerun_from_cleanse_re_executes_cleanse_and_what_follows_only(cloud: L
         "extract": 1,
         "crawl_raw": 1,
         "cleanse": 2,
+        "check_cleansed": 2,
         "catalog_cleansed": 2,
     }
     assert job_runs_of(cloud, "ExtractCustomersJob", first.run_id) == 1
@@ -90,7 +91,7 @@ def test_a_rerun_from_cleanse_re_executes_cleanse_and_what_follows_only(cloud: L
     assert "rerun 1 from cleanse by arn:aws" in " ".join(text.split())
     [attempt] = shown["attempts"]
     assert (attempt["number"], attempt["from_step"]) == (1, "cleanse")
-    assert attempt["steps"] == ["cleanse", "catalog_cleansed"]
+    assert attempt["steps"] == ["cleanse", "check_cleansed", "catalog_cleansed"]
     assert attempt["by"] and attempt["execution"] == f"{first.run_id}-rerun-1"
     # A run is listed once, however many times it was rerun
     listed = as_json(gluerelay(cloud, "runs", "list", "--local", "--json"))["runs"]
@@ -110,7 +111,7 @@ def test_a_rerun_from_extract_reads_a_replaced_file_at_its_corrected_version(clo
     fixed = customers([(1, "Ada"), (2, "Grace"), (3, "Edsger"), (4, "Barbara")])
     corrected = s3.put_object(Bucket=bucket, Key=key, Body=fixed)
     rerun = as_json(rerun_json(cloud, first.run_id, "extract"))
-    assert rerun["steps"] == ["extract", "crawl_raw", "cleanse", "catalog_cleansed"]
+    assert rerun["steps"] == ["extract", "crawl_raw", "cleanse", "check_cleansed", "catalog_cleansed"]
     assert rerun["replaced"] == [key]
     cloud.wait_for_execution(rerun["execution_arn"], timeout=300)
     assert build(cloud, rerun["execution_arn"]).status == "SUCCEEDED"

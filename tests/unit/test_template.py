@@ -347,3 +347,24 @@ def test_the_functions_that_read_job_summaries_may_read_them_and_nothing_else_of
     # on_glue_event and the sweeper complete job steps with their summaries; start_step's catalog steps
     # take their columns from one (columns_from)
     assert {"OnGlueEventFunction", "SweeperFunction", "StartStepFunction"} <= readers
+
+
+def test_quality_steps_pass_only_the_data_quality_role_to_glue_and_touch_only_the_stacks_rulesets() -> None:
+    template = load_template()
+    passing = [
+        (name, statement)
+        for name, statement in statements(template)
+        if statement.get("Effect") == "Allow" and "iam:PassRole" in actions(statement)
+    ]
+    role = ({"Fn::GetAtt": "DataQualityRole.Arn"}, {"Fn::GetAtt": ["DataQualityRole", "Arn"]})
+    quality = [(n, s) for n, s in passing if s.get("Resource") in role]
+    assert [name for name, _ in quality] == ["StartStepFunction"]
+    assert quality[0][1]["Condition"] == {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}
+    ruleset_arn = (
+        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:dataQualityRuleset/${AWS::StackName}_*"
+    )
+    for name, statement in statements(template):
+        if any("DataQuality" in action for action in actions(statement)):
+            assert statement["Resource"] == {"Fn::Sub": ruleset_arn}, name
+    rule = template["Resources"]["OnGlueEventFunction"]["Properties"]["Events"]["QualityResultsAvailable"]
+    assert rule["Properties"]["Pattern"]["source"] == ["aws.glue-dataquality"]

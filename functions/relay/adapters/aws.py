@@ -15,7 +15,9 @@ from relay.errors import (
     ConcurrentRunsExceededException,
     CrawlerRunningError,
     ExecutionAlreadyExistsError,
+    GlueRefusedError,
     NotFoundError,
+    QualityError,
     TaskAlreadyClosedError,
 )
 from relay.models import Crawl, CrawlerStatus, JobRun, LandedObject
@@ -47,13 +49,13 @@ def _glue_errors(what: str) -> Iterator[None]:
 
 
 @contextmanager
-def _catalog_errors(operation: str) -> Iterator[None]:
-    """The Data Catalog's refusals (after boto3's own retries of throttling) as CatalogError."""
+def _refusals(operation: str, refusal: type[GlueRefusedError] = CatalogError) -> Iterator[None]:
+    """Glue's refusals (after boto3's own retries of throttling) as the step's GlueRefusedError."""
     try:
         yield
     except ClientError as e:
         error = e.response.get("Error", {})
-        raise CatalogError(_code(e) or "GlueCatalogFailed", f"{operation}: {error.get('Message', e)}") from e
+        raise refusal(_code(e) or "GlueRefused", f"{operation}: {error.get('Message', e)}") from e
 
 
 class GlueService:
@@ -146,7 +148,7 @@ class GlueService:
 
     def get_table(self, database: str, table: str) -> dict[str, Any] | None:
         try:
-            with _catalog_errors(f"GetTable {database}.{table}"):
+            with _refusals(f"GetTable {database}.{table}"):
                 return dict(self._glue.get_table(DatabaseName=database, Name=table)["Table"])
         except CatalogError as e:
             if e.code == "EntityNotFoundException" and "database" not in e.message.lower():
@@ -155,7 +157,7 @@ class GlueService:
 
     def create_table(self, database: str, table_input: dict[str, Any]) -> bool:
         try:
-            with _catalog_errors(f"CreateTable {database}.{table_input['Name']}"):
+            with _refusals(f"CreateTable {database}.{table_input['Name']}"):
                 self._glue.create_table(DatabaseName=database, TableInput=table_input)
         except CatalogError as e:
             if e.code == "AlreadyExistsException":
@@ -166,7 +168,7 @@ class GlueService:
     def batch_create_partition(
         self, database: str, table: str, partitions: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        with _catalog_errors(f"BatchCreatePartition {database}.{table}"):
+        with _refusals(f"BatchCreatePartition {database}.{table}"):
             response = self._glue.batch_create_partition(
                 DatabaseName=database, TableName=table, PartitionInputList=partitions
             )
@@ -175,11 +177,61 @@ class GlueService:
     def batch_update_partition(
         self, database: str, table: str, entries: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        with _catalog_errors(f"BatchUpdatePartition {database}.{table}"):
+        with _refusals(f"BatchUpdatePartition {database}.{table}"):
             response = self._glue.batch_update_partition(
                 DatabaseName=database, TableName=table, Entries=entries
             )
         return list(response.get("Errors", []))
+
+    # --- Glue Data Quality (quality steps) ---
+
+    def put_ruleset(self, name: str, document: str, database: str, table: str) -> None:
+        found = self._ruleset(name)
+        if found is None:
+            try:
+                with _refusals(f"CreateDataQualityRuleset {name}", QualityError):
+                    self._glue.create_data_quality_ruleset(
+                        Name=name,
+                        Ruleset=document,
+                        Description="gluerelay: a quality step's rules (pipelines/*.yaml)",
+                        TargetTable={"DatabaseName": database, "TableName": table},
+                    )
+            except QualityError as e:
+                if e.code != "AlreadyExistsException":
+                    raise
+                found = self._ruleset(name)  # another run created it meanwhile: compare with it
+        if found is not None and found.get("Ruleset") != document:  # the pipeline file's rules changed
+            with _refusals(f"UpdateDataQualityRuleset {name}", QualityError):
+                self._glue.update_data_quality_ruleset(Name=name, Ruleset=document)
+
+    def _ruleset(self, name: str) -> dict[str, Any] | None:
+        try:
+            with _refusals(f"GetDataQualityRuleset {name}", QualityError):
+                return dict(self._glue.get_data_quality_ruleset(Name=name))
+        except QualityError as e:
+            if e.code == "EntityNotFoundException":
+                return None
+            raise
+
+    def start_quality_run(
+        self, ruleset: str, *, database: str, table: str, predicate: str, role: str, token: str
+    ) -> str:
+        source: dict[str, Any] = {"DatabaseName": database, "TableName": table}
+        if predicate:
+            source["AdditionalOptions"] = {"pushDownPredicate": predicate}
+        with _refusals(f"StartDataQualityRulesetEvaluationRun {ruleset}", QualityError):
+            started = self._glue.start_data_quality_ruleset_evaluation_run(
+                DataSource={"GlueTable": source}, Role=role, RulesetNames=[ruleset], ClientToken=token
+            )
+        return str(started["RunId"])
+
+    def get_quality_run(self, run_id: str) -> dict[str, Any]:
+        with _refusals(f"GetDataQualityRulesetEvaluationRun {run_id}", QualityError):
+            return dict(self._glue.get_data_quality_ruleset_evaluation_run(RunId=run_id))
+
+    def get_quality_result(self, result_id: str) -> dict[str, Any]:
+        with _refusals(f"GetDataQualityResult {result_id}", QualityError):
+            return dict(self._glue.get_data_quality_result(ResultId=result_id))
 
 
 class StepFunctionsService:

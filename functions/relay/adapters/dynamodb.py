@@ -29,6 +29,7 @@ from relay.contract import (
     RunRecord,
     RunStatus,
     lease_key,
+    quality_run_key,
     run_key,
     run_pk,
     step_key,
@@ -95,7 +96,7 @@ class ControlTable:
                     "kind = :kind, #resource = :resource, #status = :open, #token = :token, "
                     f"opened_at = :now, active_pk = :active{timeout} "
                     "REMOVE glue_run_id, outcome_json, closed_at, repaired_by, decided_at, #error, "
-                    "crawler, drift_json "
+                    "crawler, drift_json, quality_json "
                     "ADD attempt :one"
                 ),
                 # A step that succeeded stays succeeded: a resumed run reuses it instead of running it again.
@@ -237,6 +238,32 @@ class ControlTable:
             {":crawler": crawler, ":drift": json.dumps(drift)},
         )
 
+    def record_quality_run(
+        self, ref: StepRef, attempt: int, evaluation_run_id: str, rules: list[dict[str, Any]]
+    ) -> None:
+        # The lookup first: an event that finds the step's run id recorded can always find its step too
+        self._table.put_item(
+            Item={
+                **quality_run_key(evaluation_run_id),
+                "run_id": ref.run_id,
+                "step": ref.step,
+                "attempt": attempt,
+                "expires_at": int((datetime.now(UTC) + self._claim_ttl).timestamp()),
+            }
+        )
+        self._update_attempt(
+            ref,
+            attempt,
+            "SET glue_run_id = :id, quality_json = :rules",
+            {":id": evaluation_run_id, ":rules": json.dumps(rules)},
+        )
+
+    def quality_run_step(self, evaluation_run_id: str) -> tuple[StepRef, int] | None:
+        item = self._table.get_item(Key=quality_run_key(evaluation_run_id), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return StepRef(run_id=item["run_id"], step=item["step"]), int(item["attempt"])
+
     def mark_start_failed(self, ref: StepRef, attempt: int, error: str, now: datetime) -> None:
         self._update_attempt(
             ref,
@@ -353,6 +380,7 @@ class ControlTable:
             decided_at=_time(item.get("decided_at")),
             crawler=item.get("crawler"),
             drift=json.loads(item["drift_json"]) if item.get("drift_json") else None,
+            quality_rules=json.loads(item["quality_json"]) if item.get("quality_json") else None,
         )
 
     # --- crawler leases ---

@@ -1,4 +1,5 @@
-"""on_glue_event: Glue's job and crawler state changes complete the waiting steps' tokens."""
+"""on_glue_event: Glue's job and crawler state changes, and Glue Data Quality's results, complete the waiting
+steps' tokens."""
 
 from __future__ import annotations
 
@@ -12,20 +13,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from relay.adapters.wiring import control_plane
-from relay.logic.steps import on_crawler_event, on_job_event
-from relay.models import CrawlerStateChange, JobStateChange
+from relay.logic.steps import on_crawler_event, on_job_event, on_quality_event
+from relay.models import CrawlerStateChange, JobStateChange, QualityResultsAvailable
 from relay.observability import count, logger, metrics, tracer
 from relay.settings import GlueEventSettings
 
 JOB_STATE_CHANGE = "Glue Job State Change"
 CRAWLER_STATE_CHANGE = "Glue Crawler State Change"
+QUALITY_SOURCE = "aws.glue-dataquality"
+QUALITY_RESULTS = "Data Quality Evaluation Results Available"
+Change = JobStateChange | CrawlerStateChange | QualityResultsAvailable
 
 
-def parse_change(event: dict[str, Any]) -> JobStateChange | CrawlerStateChange:
+def parse_change(event: dict[str, Any]) -> Change:
     """The Glue state change an EventBridge event carries; ValueError names what is wrong with it."""
     envelope = EventBridgeModel.model_validate(event)
+    if envelope.source == QUALITY_SOURCE:
+        if envelope.detail_type != QUALITY_RESULTS:
+            raise ValueError(f"detail-type {envelope.detail_type!r} is not {QUALITY_RESULTS!r}")
+        return QualityResultsAvailable.model_validate(envelope.detail)
     if envelope.source != "aws.glue":
-        raise ValueError(f"source {envelope.source!r} is not aws.glue")
+        raise ValueError(f"source {envelope.source!r} is not aws.glue or {QUALITY_SOURCE}")
     if envelope.detail_type == JOB_STATE_CHANGE:
         return JobStateChange.model_validate(envelope.detail)
     if envelope.detail_type == CRAWLER_STATE_CHANGE:
@@ -49,6 +57,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(change, JobStateChange):
         logger.append_keys(job=change.job_name, job_run_id=change.job_run_id, state=change.state)
         verdict = on_job_event(change, plane, now)
+    elif isinstance(change, QualityResultsAvailable):
+        logger.append_keys(evaluation_run_id=change.context.run_id, state=change.state)
+        verdict = on_quality_event(change, plane, now)
     else:
         logger.append_keys(crawler=change.crawler_name, state=change.state)
         verdict = on_crawler_event(change, plane, now)

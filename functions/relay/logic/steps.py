@@ -10,8 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay.contract import RunStatus
-from relay.errors import CatalogError, ConditionFailedError, NotFoundError, TaskAlreadyClosedError
-from relay.logic import catalog, crawls, jobs
+from relay.errors import (
+    CatalogError,
+    ConditionFailedError,
+    NotFoundError,
+    QualityError,
+    TaskAlreadyClosedError,
+)
+from relay.logic import catalog, crawls, jobs, quality
 from relay.logic.completion import complete, deliver, step_output
 from relay.logic.runs import close_step
 from relay.models import (
@@ -21,6 +27,9 @@ from relay.models import (
     JobRun,
     JobStateChange,
     LeaseState,
+    Outcome,
+    QualityRequest,
+    QualityResultsAvailable,
     Step,
     StepKind,
     StepRequest,
@@ -69,25 +78,34 @@ def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict
     if step.status != StepStatus.OPEN:
         return {**facts, "already": step.status.value}  # decided meanwhile: its completer answers
     if request.kind == StepKind.JOB:
-        if again:
-            adopted = jobs.started_run(step, plane.glue)
-            if adopted is not None:
-                if step.glue_run_id != adopted.run_id:
-                    plane.steps.record_glue_run(step.ref, step.attempt, adopted.run_id)
-                return {**facts, "glue_run_id": adopted.run_id, "adopted": True}
-        elif earlier is not None and earlier.kind == StepKind.JOB:
-            _stop_earlier_attempt(earlier, plane)
-        uris = plane.bucket.job_uris(step.run_id, step.step, step.attempt)
-        glue_run_id = jobs.start_job(
-            step, request.job_arguments(), uris=uris, store=plane.steps, glue=plane.glue, now=now
-        )
-        _stop_if_run_ended(step.model_copy(update={"glue_run_id": glue_run_id}), plane, now)
-        return {**facts, "glue_run_id": glue_run_id}
-    if request.kind == StepKind.CATALOG:
-        assert request.catalog is not None  # StepRequest._catalog_step
+        return {**facts, **_job_step(step, request, plane, now, earlier=earlier, again=again)}
+    if request.catalog is not None:  # StepRequest: a catalog step, and only one, carries it
         return {**facts, **_catalog_step(step, request.catalog, plane, now)}
+    if request.quality is not None:
+        return {**facts, **_quality_step(step, request.quality, plane, now)}
     lease = crawls.request_crawl(step.ref, request.name, plane.leases, plane.glue, now)
     return {**facts, "crawl": "owner" if step.ref in lease.owners else "waiter"}
+
+
+def _job_step(
+    step: Step, request: StepRequest, plane: ControlPlane, now: datetime, *, earlier: Step | None, again: bool
+) -> dict[str, Any]:
+    """Start the step's job run: adopt the one a retried invocation of this attempt started; a new attempt
+    first stops a run an earlier attempt may have left running."""
+    if again:
+        adopted = jobs.started_run(step, plane.glue)
+        if adopted is not None:
+            if step.glue_run_id != adopted.run_id:
+                plane.steps.record_glue_run(step.ref, step.attempt, adopted.run_id)
+            return {"glue_run_id": adopted.run_id, "adopted": True}
+    elif earlier is not None and earlier.kind == StepKind.JOB:
+        _stop_earlier_attempt(earlier, plane)
+    uris = plane.bucket.job_uris(step.run_id, step.step, step.attempt)
+    glue_run_id = jobs.start_job(
+        step, request.job_arguments(), uris=uris, store=plane.steps, glue=plane.glue, now=now
+    )
+    _stop_if_run_ended(step.model_copy(update={"glue_run_id": glue_run_id}), plane, now)
+    return {"glue_run_id": glue_run_id}
 
 
 def _catalog_step(step: Step, request: CatalogRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
@@ -112,6 +130,47 @@ def _catalog_step(step: Step, request: CatalogRequest, plane: ControlPlane, now:
         return {"drift": done.facts(), "catalog": "failed"}
     complete(step, done.outcome(), plane.steps, plane.workflow, now)
     return {"catalog": "registered", "partitions_created": done.partitions_created}
+
+
+def _quality_step(step: Step, request: QualityRequest, plane: ControlPlane, now: datetime) -> dict[str, Any]:
+    """A summary gate completes here; a ruleset's evaluation run is started (the same ClientToken for the
+    attempt: a retried invocation adopts the run it started) and Glue Data Quality's event completes it."""
+    if step.glue_run_id is not None:
+        return {"evaluation_run_id": step.glue_run_id, "adopted": True}
+    try:
+        judged, run_id = quality.start_quality(step, request, plane)
+    except QualityError as e:
+        refused = Outcome(
+            succeeded=False,
+            facts={"table": step.resource},
+            error="GlueQualityFailed",
+            cause=f"quality step {step.step}: {e.code}: {e.message}",
+        )
+        complete(step, refused, plane.steps, plane.workflow, now)
+        return {"quality": f"refused: {e}"}
+    if judged is not None:
+        complete(step, judged, plane.steps, plane.workflow, now)
+        return {"quality": "passed" if judged.succeeded else "failed"}
+    return {"evaluation_run_id": run_id}
+
+
+def on_quality_event(detail: QualityResultsAvailable, plane: ControlPlane, now: datetime) -> Verdict:
+    """Glue Data Quality's results are available: the step its run served completes with its rules."""
+    located = plane.steps.quality_run_step(detail.context.run_id)
+    if located is None:
+        return Verdict(0, "ignored: an evaluation run gluerelay did not start (or not yet recorded)")
+    ref, attempt = located
+    step = plane.steps.get_step(ref)
+    if step is None or step.kind != StepKind.QUALITY:
+        return Verdict(0, "ignored: no such step")
+    if step.attempt != attempt or step.status != StepStatus.OPEN or step.glue_run_id != detail.context.run_id:
+        return Verdict(0, "ignored: step already completed or retried")
+    outcome = quality.run_outcome(step, plane.glue)
+    if outcome is None:
+        return Verdict(0, f"ignored: Glue reports evaluation run {step.glue_run_id} not ended")
+    if complete(step, outcome, plane.steps, plane.workflow, now):
+        return Verdict(1, "completed", pipeline=step.pipeline)
+    return Verdict(0, "ignored: a duplicate completed the step first")
 
 
 def _stop_earlier_attempt(earlier: Step, plane: ControlPlane) -> None:
@@ -300,6 +359,8 @@ def _reconcile(step: Step, plane: ControlPlane, now: datetime) -> str | None:
         )
     if step.kind == StepKind.JOB:
         return _reconcile_job(step, plane, now)
+    if step.kind == StepKind.QUALITY:
+        return _reconcile_quality(step, plane, now)
     crawler = step.waits_for_crawler
     # A catalog step that did not fall back to a crawl is answered by start_step itself, within the
     # invocation: Step Functions sees that invocation fail if it cannot, so there is no event to lose.
@@ -315,6 +376,18 @@ def _reconcile_job(step: Step, plane: ControlPlane, now: datetime) -> str | None
     outcome = jobs.job_outcome(state, run, run.error_message, summary)
     if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
         return f"job run {run.run_id} {state}, event lost"
+    return None
+
+
+def _reconcile_quality(step: Step, plane: ControlPlane, now: datetime) -> str | None:
+    """Glue Data Quality delivers its events best effort: the evaluation run's own record decides."""
+    if step.glue_run_id is None:
+        return None  # a summary gate, answered within start_step; or no run started yet
+    outcome = quality.run_outcome(step, plane.glue)
+    if outcome is None:
+        return None
+    if complete(step, outcome, plane.steps, plane.workflow, now, repaired_by="sweeper"):
+        return f"evaluation run {step.glue_run_id} {outcome.facts.get('evaluation_state')}, event lost"
     return None
 
 

@@ -22,8 +22,14 @@ def steps_of(pipeline: str) -> dict[str, list[str]]:
 
 def test_downstream_is_the_step_and_everything_that_needs_it_in_an_order_they_can_run_in() -> None:
     customers = steps_of("customers")
-    assert downstream(customers, "extract") == ["extract", "crawl_raw", "cleanse", "catalog_cleansed"]
-    assert downstream(customers, "cleanse") == ["cleanse", "catalog_cleansed"]
+    assert downstream(customers, "extract") == [
+        "extract",
+        "crawl_raw",
+        "cleanse",
+        "check_cleansed",
+        "catalog_cleansed",
+    ]
+    assert downstream(customers, "cleanse") == ["cleanse", "check_cleansed", "catalog_cleansed"]
     assert downstream(customers, "catalog_cleansed") == ["catalog_cleansed"]
     orders = steps_of("orders")
     assert downstream(orders, "extract_lines") == ["extract_lines", "crawl_raw", "cleanse", "publish"]
@@ -40,7 +46,7 @@ def finished(cloud: FakeCloud, status: RunStatus = RunStatus.SUCCEEDED, manifest
     cloud.store.runs[RUN] = RunRecord(
         run_id=RUN, pipeline="customers", status=status, execution_arn="arn:1", input=given.to_json()
     )
-    for n, step in enumerate(["extract", "crawl_raw", "cleanse", "catalog_cleansed"]):
+    for n, step in enumerate(["extract", "crawl_raw", "cleanse", "check_cleansed", "catalog_cleansed"]):
         cloud.store.steps[StepRef(run_id=RUN, step=step)] = Step(
             run_id=RUN,
             step=step,
@@ -66,7 +72,7 @@ def test_a_rerun_supersedes_the_step_and_what_follows_and_starts_the_next_execut
     finished(cloud)
     done = rerun(cloud.plane, RUN, "cleanse", by="arn:aws:iam::1:user/ada", now=NOW)
     assert (done.steps, done.attempt, done.execution_name) == (
-        ["cleanse", "catalog_cleansed"],
+        ["cleanse", "check_cleansed", "catalog_cleansed"],
         1,
         f"{RUN}-rerun-1",
     )
@@ -74,6 +80,7 @@ def test_a_rerun_supersedes_the_step_and_what_follows_and_starts_the_next_execut
         "extract": StepStatus.SUCCEEDED,
         "crawl_raw": StepStatus.SUCCEEDED,
         "cleanse": StepStatus.SUPERSEDED,
+        "check_cleansed": StepStatus.SUPERSEDED,
         "catalog_cleansed": StepStatus.SUPERSEDED,
     }
     pipeline, started = cloud.workflow.executions[f"{RUN}-rerun-1"]
@@ -127,7 +134,11 @@ def test_a_deleted_landed_object_is_refused_naming_it() -> None:
     del cloud.bucket.objects[(LANDED.bucket, LANDED.key)]
     with pytest.raises(RerunRefusedError, match=r"s3://data/landing/customers/a\.csv no longer exists"):
         rerun(cloud.plane, RUN, "extract", by="me", now=NOW)
-    assert rerun(cloud.plane, RUN, "cleanse", by="me", now=NOW).steps == ["cleanse", "catalog_cleansed"]
+    assert rerun(cloud.plane, RUN, "cleanse", by="me", now=NOW).steps == [
+        "cleanse",
+        "check_cleansed",
+        "catalog_cleansed",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,13 @@ def test_a_step_has_its_own_timeout_and_retries_glue_failures_when_asked(tmp_pat
     assert extract["Parameters"]["Payload"]["timeout_seconds"] == 900
     glue_retry = extract["Retry"][-1]
     assert glue_retry == {
-        "ErrorEquals": ["GlueJobFailed", "GlueJobTimeout", "GlueCrawlFailed", "GlueCatalogFailed"],
+        "ErrorEquals": [
+            "GlueJobFailed",
+            "GlueJobTimeout",
+            "GlueCrawlFailed",
+            "GlueCatalogFailed",
+            "GlueQualityFailed",
+        ],
         "IntervalSeconds": 30,
         "MaxAttempts": 2,
         "BackoffRate": 2.0,
@@ -140,3 +146,38 @@ def test_a_catalog_step_sends_its_table_folder_run_partition_and_schema(tmp_path
         "crawler": "stack_raw_customers",
     }
     assert "arguments" not in payload
+
+
+def test_a_quality_step_sends_its_rules_and_what_they_check(tmp_path: Path) -> None:
+    text = """
+    pipeline: demo
+    steps:
+      extract: {job: extract_customers}
+      gate:
+        needs: [extract]
+        quality: {summary_of: extract, rules: ["rows_written > 0"]}
+      verify:
+        needs: [gate]
+        quality:
+          table: raw_demo
+          partition: {run_id: "{run_id}"}
+          rules: ['RowCount > 0', {rule: 'IsComplete "id"', severity: warn}]
+    """
+    found = tasks(compiled(tmp_path, text))
+    gate, verify = found["gate"]["Parameters"]["Payload"], found["verify"]["Parameters"]["Payload"]
+    assert (gate["kind"], gate["name"]) == ("quality", "extract")
+    assert gate["quality"] == {
+        "rules": [{"rule": "rows_written > 0", "severity": "error"}],
+        "summary_of": "extract",
+    }
+    assert (verify["kind"], verify["name"]) == ("quality", "raw_demo")
+    assert verify["quality"] == {
+        "rules": [
+            {"rule": "RowCount > 0", "severity": "error"},
+            {"rule": 'IsComplete "id"', "severity": "warn"},
+        ],
+        "database": "stack_catalog",
+        "partition": [{"name": "run_id", "value.$": "$.run_id"}],
+        "ruleset": "stack_demo_verify",
+        "role": "arn:aws:iam::123456789012:role/stack-data-quality",
+    }

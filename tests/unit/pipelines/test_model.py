@@ -73,7 +73,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         ),
         (
             ("{job: extract_customers,", "{job: extract_customers, crawler: x,"),
-            "steps.extract_lines: a step has exactly one of job:, crawler: or catalog:",
+            "steps.extract_lines: a step has exactly one of job:, crawler:, catalog: or quality:",
         ),
         (
             ("{crawler: raw_customers,", "{crawler: raw_customers, args: {--a: b},"),
@@ -272,3 +272,73 @@ def test_a_drift_crawler_that_cannot_update_the_schema_is_refused(tmp_path: Path
         "CRAWL_NEW_FOLDERS_ONLY and UpdateBehavior UPDATE_IN_DATABASE: the crawl on_drift falls back to must "
         "update the table's schema"
     ) in str(raised.value)
+
+
+QUALITY = """
+pipeline: demo
+steps:
+  extract: {job: extract_customers}
+  gate:
+    needs: [extract]
+    quality:
+      summary_of: extract
+      rules: ["rows_written > 0", {rule: "files_set_aside == 0", severity: warn}]
+  verify:
+    needs: [gate]
+    quality:
+      table: raw_demo
+      partition: {run_id: "{run_id}"}
+      rules:
+        - 'RowCount > 0'
+        - 'ColumnValues "country" in ["GB", "US"]'
+        - {rule: 'IsUnique "id"', severity: warn}
+"""
+
+
+def test_quality_steps_load_with_their_rules_and_severities(tmp_path: Path) -> None:
+    pipeline = load(write(tmp_path, "demo", QUALITY))
+    gate, verify = pipeline.steps["gate"], pipeline.steps["verify"]
+    assert (gate.kind, gate.resource, verify.kind, verify.resource) == (
+        "quality",
+        "extract",
+        "quality",
+        "raw_demo",
+    )
+    assert [(r.rule, r.severity) for r in gate.quality.specs()] == [  # type: ignore[union-attr]
+        ("rows_written > 0", "error"),
+        ("files_set_aside == 0", "warn"),
+    ]
+    assert verify.templates() == {"quality.partition.run_id": "{run_id}"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("'RowCount > 0'", "'DataFreshness \"at\" <= 24 hours'"),
+            "steps.verify.quality: 'DataFreshness \"at\" <= 24 hours': rule type 'DataFreshness' is not one "
+            "gluerelay checks",
+        ),
+        (('"rows_written > 0"', '"rows_writen > 0"'), "'rows_writen' is not a summary figure"),
+        (
+            ("summary_of: extract", "summary_of: gate"),
+            "steps.gate.quality.summary_of: gate is a quality step",
+        ),
+        (
+            ("      summary_of: extract\n", "      summary_of: extract\n      table: t\n"),
+            "exactly one of summary_of",
+        ),
+        (
+            ('{run_id: "{run_id}"}', '{run_id: "{run}"}'),
+            "steps.verify.quality.partition.run_id: unknown variable",
+        ),
+        (("severity: warn}]\n  verify", "severity: fatal}]\n  verify"), "Input should be 'error' or 'warn'"),
+    ],
+)
+def test_a_quality_step_mistake_is_named_and_no_rule_is_passed_unchecked(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    old, new = change
+    assert old in QUALITY
+    found = problems(tmp_path, QUALITY.replace(old, new))
+    assert found.startswith("pipelines/demo.yaml: ") and message in found, found

@@ -1,0 +1,1 @@
+"""Data-quality rules: the DQDL subset gluerelay validates at deploy and the local cloud evaluates."""
