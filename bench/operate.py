@@ -54,22 +54,21 @@ def backfill() -> dict[str, Any]:
             runs += taken
         crawler = cloud.template.physical_name("RawCustomersCrawler")
         crawls_before = len([c for c in cloud.glue.crawls if c.crawler == crawler])
-        memory = TreeMemory().__enter__()  # the backfill's peak, not the 100 first runs'
-        began = time.monotonic()
         target = cloud.target()
-        plan = backfills.plan(
-            target,
-            "customers",
-            from_step="crawl_raw",
-            run_ids=runs,
-            ingest_dates=(None, None),
-            since=None,
-            max_concurrent=BACKFILL_CONCURRENCY,
-        )
-        started = backfills.start(target, plan)
-        done = cloud.wait_for_execution(started.execution_arn, timeout=3600)
-        wall = time.monotonic() - began
-        memory.__exit__(None, None, None)
+        with TreeMemory() as memory:  # the backfill's peak, not the 100 first runs'
+            began = time.monotonic()
+            plan = backfills.plan(
+                target,
+                "customers",
+                from_step="crawl_raw",
+                run_ids=runs,
+                ingest_dates=(None, None),
+                since=None,
+                max_concurrent=BACKFILL_CONCURRENCY,
+            )
+            started = backfills.start(target, plan)
+            done = cloud.wait_for_execution(started.execution_arn, timeout=3600)
+            wall = time.monotonic() - began
         status = backfills.status(target, plan.backfill_id)
         sfn = cloud.client("stepfunctions")
         reruns = [sfn.describe_execution(executionArn=cloud.execution_arn(r) + "-rerun-1") for r in runs]
@@ -103,9 +102,11 @@ def backfill() -> dict[str, Any]:
 
 
 def most_at_once(executions: list[dict[str, Any]]) -> int:
+    """The most executions that were running at one moment (from their own start and stop times)."""
     moments = sorted(
         [(e["startDate"], 1) for e in executions]
-        + [(e["stopDate"], -1) for e in executions if e.get("stopDate")]
+        + [(e["stopDate"], -1) for e in executions if e.get("stopDate")],
+        key=lambda m: (m[0], m[1]),  # a stop before a start at the same instant
     )
     running = peak = 0
     for _, change in moments:

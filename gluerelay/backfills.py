@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from relay.contract import (
     MAX_BACKFILL_CONCURRENCY,
@@ -32,7 +31,7 @@ from relay.contract import (
 )
 from relay.logic.reruns import downstream, in_run_order
 
-from gluerelay.operate import OperatorError, Target, run_records
+from gluerelay.operate import OperatorError, Target, backfill_record, run_records
 from gluerelay.records import seconds_between
 from gluerelay.runindex import QueryError, RunQuery, all_runs
 
@@ -241,20 +240,10 @@ def _execution_status(target: Target, execution_arn: str) -> str:
         return NOT_STARTED
 
 
-def _record(target: Target, backfill: str) -> dict[str, Any]:
-    table = target.table()
-    item = target.call(lambda: table.get_item(Key=backfill_key(backfill), ConsistentRead=True)).get("Item")
-    if item is None:
-        raise OperatorError(
-            f"no backfill {backfill} in stack {target.stack}: give the id `gluerelay backfill` printed"
-        )
-    return dict(item)
-
-
 def status(target: Target, backfill: str) -> BackfillStatus:
     """How far the backfill got: each of its runs pending, running, succeeded, failed, refused or
     cancelled, from the runs' records; and an estimate of the time left."""
-    record = _record(target, backfill)
+    record = backfill_record(target, backfill)
     machine = target.output("BackfillStateMachineArn")
     arn = machine.replace(":stateMachine:", ":execution:") + ":" + backfill
     execution_status = target.call(lambda: _execution_status(target, arn))
@@ -320,7 +309,7 @@ def cancel(target: Target, backfill: str, *, now: bool) -> list[str]:
     """Start no more of the backfill's reruns; with `now`, stop the running ones too (their runs end
     ABORTED). The executions stopped."""
     table = target.table()
-    _record(target, backfill)
+    backfill_record(target, backfill)
     target.call(
         lambda: table.update_item(
             Key=backfill_key(backfill),

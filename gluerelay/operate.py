@@ -317,6 +317,17 @@ class RunsListing:
     examined: int  # run-index entries read
 
 
+def backfill_record(target: Target, backfill: str) -> dict[str, Any]:
+    """A backfill's item in the control table; OperatorError naming the id when there is none."""
+    table = target.table()
+    item = target.call(lambda: table.get_item(Key=backfill_key(backfill), ConsistentRead=True)).get("Item")
+    if item is None:
+        raise OperatorError(
+            f"no backfill {backfill} in stack {target.stack}: give the id `gluerelay backfill` printed"
+        )
+    return dict(item)
+
+
 def list_runs(
     target: Target,
     *,
@@ -333,12 +344,7 @@ def list_runs(
     a page of `limit` and the token for the next page (see gluerelay.runindex). With `backfill`: the runs
     that backfill reruns (from its record), newest first, every one."""
     if backfill is not None:
-        record = target.call(
-            lambda: target.table().get_item(Key=backfill_key(backfill), ConsistentRead=True)
-        ).get("Item")
-        if record is None:
-            raise OperatorError(f"no backfill {backfill} in stack {target.stack}: check the id it printed")
-        found = run_records(target, [str(r) for r in record["runs"]])
+        found = run_records(target, [str(r) for r in backfill_record(target, backfill)["runs"]])
         listed = sorted(found.values(), key=lambda r: run_sort(r.started_at or "", r.run_id), reverse=True)
         return RunsListing([_summary(r) for r in listed], None, len(listed))
     try:

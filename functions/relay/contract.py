@@ -168,7 +168,7 @@ def run_sort(started_at: str, run_id: str) -> str:
 BACKFILL_PK_PREFIX = "BACKFILL#"
 BACKFILL_SK = "BACKFILL"
 BACKFILL_MARK = "-bf-"
-BACKFILL_ID_PATTERN = r"^[a-z][a-z0-9_]{0,23}-bf-[0-9a-f]{16}$"
+BACKFILL_ID_PATTERN = PIPELINE_NAME_PATTERN.removesuffix("$") + re.escape(BACKFILL_MARK) + r"[0-9a-f]{16}$"
 MAX_BACKFILL_RUNS = 1000  # one execution's history holds 25,000 events; an iteration takes ~15
 MAX_BACKFILL_CONCURRENCY = 40  # an inline Map runs at most 40 iterations at once
 

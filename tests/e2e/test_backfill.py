@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from relay.contract import lease_key, manifest_key
 
+from bench.operate import most_at_once
 from gluerelay.local.audit import account
 from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.runs import follow, land
@@ -66,20 +67,6 @@ def waiting_for(cloud: LocalCloud, crawler: str) -> int:
         .get("Item", {})
     )
     return len(item.get("waiters", {}).get("L", []))
-
-
-def most_at_once(executions: list[dict[str, Any]]) -> int:
-    """The most executions that were running at one moment (from their own start and stop times)."""
-    moments = sorted(
-        [(e["startDate"], 1) for e in executions]
-        + [(e["stopDate"], -1) for e in executions if e.get("stopDate")],
-        key=lambda m: (m[0], m[1]),  # a stop before a start at the same instant
-    )
-    running = peak = 0
-    for _, change in moments:
-        running += change
-        peak = max(peak, running)
-    return peak
 
 
 def test_a_backfill_reruns_every_run_at_most_n_at_once_and_a_repeat_starts_nothing(
