@@ -6,6 +6,7 @@ from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.template import substitute_definition
 from gluerelay.pipelines.asl import compile_pipeline, to_text
 from gluerelay.pipelines.model import Pipeline, Step
+from gluerelay.pipelines.project import block_name
 
 CATALOG_STEP = "catalog_cleansed"
 CRAWL_STEP = "crawl_cleansed"
@@ -36,8 +37,7 @@ def crawled_variant(pipeline: Pipeline) -> Pipeline:
 
 def deployable(cloud: LocalCloud, pipeline: Pipeline) -> str:
     """A pipeline's definition as the cloud's template would deploy it (its DefinitionSubstitutions)."""
-    logical = "".join(part.capitalize() for part in pipeline.pipeline.split("_")) + "Pipeline"
     substitutions = cloud.template.resolve(
-        cloud.template.resources[logical]["Properties"]["DefinitionSubstitutions"]
+        cloud.template.resources[block_name(pipeline.pipeline)]["Properties"]["DefinitionSubstitutions"]
     )
     return substitute_definition(to_text(compile_pipeline(pipeline)), substitutions, pipeline.pipeline)

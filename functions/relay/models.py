@@ -64,7 +64,7 @@ class StepRequest(BaseModel):
     quality: QualityRequest | None = Field(default=None, description="what a quality step judges")
 
     @model_validator(mode="after")
-    def _catalog_step(self) -> StepRequest:
+    def _kind_payload(self) -> StepRequest:
         if (self.kind == StepKind.CATALOG) != (self.catalog is not None):
             raise ValueError("a catalog step, and only a catalog step, carries `catalog`")
         if (self.kind == StepKind.QUALITY) != (self.quality is not None):

@@ -507,8 +507,6 @@ def _catalog_client() -> Any:
 
 # ---------------------------------------------------------------------------------------------- inference
 
-_FORMATS = TABLE_FORMATS  # how Glue's crawlers describe each format (the catalog step's too)
-
 
 def glue_type(arrow: pa.DataType) -> str:  # noqa: PLR0911 - one answer per family of types
     """The catalog type Glue's classifiers give a column."""
@@ -544,7 +542,7 @@ class _Scan:
             "NumberOfBuckets": -1,
             "StoredAsSubDirectories": False,
             "Parameters": {"classification": self.classification},
-            **_FORMATS[self.classification],
+            **TABLE_FORMATS[self.classification],
         }
         if self.classification == "csv":
             descriptor["Parameters"] = {"classification": "csv", "skip.header.line.count": "1"}

@@ -255,9 +255,14 @@ class Project:
 BACKFILL_DEFINITION = "statemachine/stack/backfill.asl.json"
 
 
+def block_name(pipeline: str) -> str:
+    """The logical id of a pipeline's state machine block: orders -> OrdersPipeline."""
+    return "".join(part.capitalize() for part in pipeline.split("_")) + "Pipeline"
+
+
 def state_machine_block(pipeline: str, logical: str | None = None) -> str:
     """The template block a pipeline needs (the same for every pipeline but its name)."""
-    name = logical or "".join(part.capitalize() for part in pipeline.split("_")) + "Pipeline"
+    name = logical or block_name(pipeline)
     substitutions = "".join(f"        {key}: {value}\n" for key, value in BLOCK_SUBSTITUTIONS.items())
     return f"""  {name}:
     Type: AWS::Serverless::StateMachine

@@ -62,11 +62,6 @@ class Constraint:
             "<=": measured <= self.value,
         }[self.op]
 
-    def text(self) -> str:
-        if self.op == "between":
-            return f"between {_number(self.value)} and {_number(self.high)}"
-        return f"{self.op} {_number(self.value)}"
-
 
 @dataclass(frozen=True)
 class Rule:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from gluerelay.local.cloud import LocalCloud
 
@@ -71,3 +73,9 @@ def validate(project: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def as_json(done: subprocess.CompletedProcess[str]) -> Any:
+    """A command's --json output, once it succeeded (its stderr names why when it did not)."""
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

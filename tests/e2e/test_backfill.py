@@ -14,7 +14,7 @@ from bench.operate import most_at_once
 from gluerelay.local.audit import account
 from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.runs import follow, land
-from tests.e2e.cli_process import gluerelay
+from tests.e2e.cli_process import as_json, gluerelay
 from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -36,9 +36,7 @@ def history(cloud: LocalCloud) -> list[str]:
 
 
 def cli_json(cloud: LocalCloud, *args: str) -> Any:
-    done = gluerelay(cloud, *args, "--local", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return as_json(gluerelay(cloud, *args, "--local", "--json"))
 
 
 def backfill_status(cloud: LocalCloud, backfill_id: str) -> Any:

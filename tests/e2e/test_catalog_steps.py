@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,15 +16,10 @@ from relay.logic.catalog import normalised_type
 from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.report import RunReport, build
 from gluerelay.local.runs import run_from_landing
-from tests.e2e.cli_process import gluerelay
+from tests.e2e.cli_process import as_json, gluerelay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TABLE = "cleansed_customers"
-
-
-def as_json(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def cleansed_crawls(cloud: LocalCloud) -> int:

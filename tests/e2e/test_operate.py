@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import pytest
 
 from gluerelay.local.cloud import CloudOptions, LocalCloud
 from gluerelay.local.runs import land, run_from_landing
-from tests.e2e.cli_process import following, gluerelay
+from tests.e2e.cli_process import as_json, following, gluerelay
 from tests.waiter import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -51,11 +50,6 @@ def runs(cloud: LocalCloud) -> Runs:
     [running] = cloud.wait_for_new_executions(1, known)
     assert (good.status, bad.status) == ("SUCCEEDED", "FAILED")
     return Runs(good.run_id, bad.run_id, running["name"])
-
-
-def as_json(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_runs_list_shows_every_run_with_its_status_and_failing_step(cloud: LocalCloud, runs: Runs) -> None:

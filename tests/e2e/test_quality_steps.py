@@ -4,8 +4,6 @@ own event or, when that event is lost, by the sweeper."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,15 +15,10 @@ from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.runs import follow, land, run_from_landing
 from gluerelay.pipelines.model import Pipeline, Quality, Step
 from gluerelay.pipelines.project import Project
-from tests.e2e.cli_process import gluerelay
+from tests.e2e.cli_process import as_json, gluerelay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CSV_HEADER = "customer_id,first_name,last_name,email,phone,date_of_birth,country,updated_at\n"
-
-
-def as_json(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def with_verify(rules: list[Any]) -> Pipeline:

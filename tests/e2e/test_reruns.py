@@ -15,15 +15,10 @@ from gluerelay.local.audit import account
 from gluerelay.local.cloud import LocalCloud
 from gluerelay.local.report import build
 from gluerelay.local.runs import follow, land, run_from_landing
-from tests.e2e.cli_process import gluerelay
+from tests.e2e.cli_process import as_json, gluerelay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CSV_HEADER = "customer_id,first_name,last_name,email,phone,date_of_birth,country,updated_at\n"
-
-
-def as_json(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def job_runs_of(cloud: LocalCloud, logical_id: str, run_id: str) -> int:

@@ -112,4 +112,3 @@ def test_a_ruleset_document_holds_the_rules_and_splits_back_into_them() -> None:
 def test_constraints_hold_as_dqdl_defines_them() -> None:
     assert Constraint(">=", 0.9).holds(0.9) and not Constraint(">", 0.9).holds(0.9)
     assert Constraint("between", 1, 3).holds(2) and not Constraint("between", 1, 3).holds(3)
-    assert Constraint("between", 1, 3).text() == "between 1 and 3"

@@ -79,7 +79,7 @@ def start_step(request: StepRequest, plane: ControlPlane, now: datetime) -> dict
         return {**facts, "already": step.status.value}  # decided meanwhile: its completer answers
     if request.kind == StepKind.JOB:
         return {**facts, **_job_step(step, request, plane, now, earlier=earlier, again=again)}
-    if request.catalog is not None:  # StepRequest: a catalog step, and only one, carries it
+    if request.catalog is not None:  # StepRequest._kind_payload: only a catalog step carries it
         return {**facts, **_catalog_step(step, request.catalog, plane, now)}
     if request.quality is not None:
         return {**facts, **_quality_step(step, request.quality, plane, now)}
